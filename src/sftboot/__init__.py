@@ -1,0 +1,1 @@
+"""sftboot: synthetic SFT bootstrap before RL, as a reproducible DVC pipeline."""

@@ -1,0 +1,40 @@
+"""Policies answer a batch of conversations at once: the scripted teacher, an OpenAI-compatible
+endpoint, or (for the student) a local transformers checkpoint."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from sftboot.config import TeacherParams
+
+
+@dataclass
+class Reply:
+    """One assistant message and what it cost to produce."""
+
+    text: str
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float = 0.0
+    latency_s: float = 0.0
+
+
+class Policy(Protocol):
+    policy_id: str
+
+    def respond(self, conversations: list[list[dict]]) -> list[Reply]:
+        """One reply per conversation, in order."""
+        ...
+
+
+def make_teacher(params: TeacherParams, seed: int) -> Policy:
+    """The teacher named by `teacher.policy` in params."""
+    if params.policy == "openai":
+        from sftboot.policies.openai_chat import OpenAIChatPolicy
+
+        return OpenAIChatPolicy(params.openai)
+    from sftboot.policies.scripted import ScriptedTeacher
+
+    return ScriptedTeacher(params.scripted.skill, seed)

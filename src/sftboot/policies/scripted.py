@@ -1,0 +1,78 @@
+"""The embedded teacher: minimax with a skill knob and consistent habits, no network and no key.
+
+It reads the board from the conversation (as a model would), plays an optimal move with
+probability `skill` and a random free cell otherwise, and breaks ties between equally good moves
+by a fixed preference (win, block, fork, centre, corner, edge). The fixed preference matters: a
+teacher that picks among ties at random gives a small student nothing board-dependent to learn.
+Its `<think>` names what the chosen move really does.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+
+from sftboot import board as rules
+from sftboot.answer import format_answer
+from sftboot.policies import Reply
+
+_ROW = re.compile(r"^(\S) \| (\S) \| (\S)$", re.MULTILINE)
+
+
+def board_from_text(text: str) -> str:
+    """The last rendered board in a message, as a board string."""
+    rows = _ROW.findall(text)[-3:]
+    if len(rows) != 3:
+        raise ValueError("no board in the message")
+    return "".join(cell if cell in "XO" else " " for row in rows for cell in row)
+
+
+def _preference(board: str, cell: int) -> tuple[int, int]:
+    """Sort key: lower is preferred (win, block, fork, centre, corner, edge; then lowest index)."""
+    if cell in rules.winning_cells(board, "X"):
+        rank = 0
+    elif cell in rules.winning_cells(board, "O"):
+        rank = 1
+    elif rules.creates_fork(board, cell, "X"):
+        rank = 2
+    elif cell == rules.CENTRE:
+        rank = 3
+    elif cell in rules.CORNERS:
+        rank = 4
+    else:
+        rank = 5
+    return rank, cell
+
+
+def explain(board: str, cell: int) -> str:
+    """A short, true description of what playing `cell` does on `board`."""
+    rank, _ = _preference(board, cell)
+    return (
+        f"I can complete a line at {cell}, which wins.",
+        f"O threatens to win at {cell}, so I block it.",
+        f"Taking {cell} gives me two ways to win.",
+        "The centre is free, so I take it.",
+        f"I take the corner {cell}.",
+        f"I take the edge {cell}.",
+    )[rank]
+
+
+class ScriptedTeacher:
+    def __init__(self, skill: float, seed: int) -> None:
+        self.skill = skill
+        self.seed = seed
+        self.policy_id = f"scripted:skill={skill}"
+
+    def choose(self, board: str, turn: int) -> int:
+        rng = random.Random(f"teacher:{self.seed}:{board}:{turn}")
+        if rng.random() < self.skill:
+            return min(rules.optimal_moves(board, "X"), key=lambda cell: _preference(board, cell))
+        return rng.choice(rules.free_cells(board))
+
+    def respond(self, conversations: list[list[dict]]) -> list[Reply]:
+        replies = []
+        for messages in conversations:
+            board = board_from_text(messages[-1]["content"])
+            cell = self.choose(board, len(messages))
+            replies.append(Reply(text=format_answer(explain(board, cell), cell)))
+        return replies

@@ -1,0 +1,142 @@
+"""The rollout engine: plays many games at once with one policy and records one row per game.
+
+Each turn, every live game's conversation goes to the policy in one batch (one API fan-out, or
+one forward pass for a local model). A finished game is appended to a journal at once, so an
+interrupted run (Ctrl-C, kill, an API outage past its retries) resumes and re-asks nothing it has.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from pathlib import Path
+
+import polars as pl
+from tqdm import tqdm
+
+from sftboot.env import GameSpec, TicTacToeEnv
+from sftboot.policies import Policy
+
+GAME_SCHEMA = {
+    "game_id": pl.Int64,
+    "seed": pl.Int64,
+    "p": pl.Float64,
+    "opponent_started": pl.Boolean,
+    "policy_id": pl.String,
+    "messages": pl.List(pl.Struct({"role": pl.String, "content": pl.String})),
+    "moves": pl.List(pl.Int64),
+    "outcome": pl.String,
+    "capped": pl.Boolean,
+    "turns": pl.Int64,
+    "well_formed_turns": pl.Int64,
+    "invalid_moves": pl.Int64,
+    "reward_outcome": pl.Float64,
+    "reward_format": pl.Float64,
+    "reward_invalid": pl.Float64,
+    "reward_total": pl.Float64,
+    "prompt_tokens": pl.Int64,
+    "completion_tokens": pl.Int64,
+    "cost_usd": pl.Float64,
+    "latency_s": pl.Float64,
+}
+
+
+class _LiveGame:
+    def __init__(self, spec: GameSpec, max_turns: int) -> None:
+        self.env = TicTacToeEnv(spec, max_turns=max_turns)
+        self.prompt_tokens = self.completion_tokens = 0
+        self.cost_usd = self.latency_s = 0.0
+
+    def row(self, policy_id: str) -> dict:
+        env, rewards = self.env, self.env.rewards()
+        return {
+            "game_id": env.spec.game_id,
+            "seed": env.spec.seed,
+            "p": env.spec.p,
+            "opponent_started": env.opponent_started,
+            "policy_id": policy_id,
+            "messages": env.messages,
+            "moves": env.moves,
+            "outcome": env.outcome,
+            "capped": env.capped,
+            "turns": env.turns,
+            "well_formed_turns": sum(env.well_formed),
+            "invalid_moves": env.invalid_moves,
+            "reward_outcome": rewards.outcome,
+            "reward_format": rewards.format,
+            "reward_invalid": rewards.invalid,
+            "reward_total": rewards.total,
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "cost_usd": self.cost_usd,
+            "latency_s": round(self.latency_s, 4),
+        }
+
+
+def journal_path(journal_dir: Path, policy_id: str, specs: list[GameSpec], max_turns: int) -> Path:
+    """A journal per (policy, games, rules): a changed param never resumes from another run's games."""
+    fingerprint = json.dumps([policy_id, max_turns, [(s.game_id, s.seed, s.p) for s in specs]])
+    return journal_dir / f"{hashlib.sha256(fingerprint.encode()).hexdigest()[:16]}.jsonl"
+
+
+def _read_journal(path: Path) -> dict[int, dict]:
+    finished = {}
+    if path.exists():
+        for line in path.read_text().splitlines():
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:
+                continue  # the line a kill cut short; that game is played again
+            finished[row["game_id"]] = row
+    return finished
+
+
+def play_games(
+    policy: Policy,
+    specs: list[GameSpec],
+    max_turns: int,
+    batch_size: int,
+    journal: Path | None = None,
+    description: str = "games",
+) -> pl.DataFrame:
+    """Play every game in `specs` to the end; rows come back sorted by game id."""
+    finished = _read_journal(journal) if journal else {}
+    pending = [spec for spec in specs if spec.game_id not in finished]
+    live: list[_LiveGame] = []
+    sink = None
+    if journal:
+        journal.parent.mkdir(parents=True, exist_ok=True)
+        sink = journal.open("a")
+    bar = tqdm(total=len(specs), initial=len(finished), desc=description, unit="game", disable=None)
+    try:
+        while pending or live:
+            while pending and len(live) < batch_size:
+                live.append(_LiveGame(pending.pop(0), max_turns))
+            started = time.perf_counter()
+            replies = policy.respond([game.env.messages for game in live])
+            still_live = []
+            for game, reply in zip(live, replies, strict=True):
+                game.env.step(reply.text)
+                game.prompt_tokens += reply.prompt_tokens
+                game.completion_tokens += reply.completion_tokens
+                game.cost_usd += reply.cost_usd
+                game.latency_s += reply.latency_s or (time.perf_counter() - started)
+                if not game.env.done:
+                    still_live.append(game)
+                    continue
+                row = game.row(policy.policy_id)
+                finished[row["game_id"]] = row
+                if sink:
+                    sink.write(json.dumps(row) + "\n")
+                    sink.flush()
+                    os.fsync(sink.fileno())
+                bar.update(1)
+            live = still_live
+    finally:
+        bar.close()
+        if sink:
+            sink.close()
+    rows = [finished[spec.game_id] for spec in specs]
+    return pl.DataFrame(rows, schema=GAME_SCHEMA)

@@ -1,0 +1,47 @@
+"""Stage `teacher`: the teacher plays N games against opponents of mixed strength.
+
+Out: data/rollouts/teacher.parquet (one row per game) and metrics/teacher.json.
+A killed run resumes from .sftboot/journal/ and asks the teacher nothing it already answered.
+Once cached by DVC, rerunning with the same params never calls an API teacher again;
+`dvc repro --force teacher` is the way to draw new games.
+
+    dvc repro teacher
+"""
+
+import time
+from pathlib import Path
+
+from sftboot.config import load_params
+from sftboot.env import game_specs
+from sftboot.errors import exits_cleanly
+from sftboot.io import write_json, write_parquet
+from sftboot.metrics import summarize
+from sftboot.policies import make_teacher
+from sftboot.rollout import journal_path, play_games
+
+GAMES_OUT = Path("data/rollouts/teacher.parquet")
+METRICS_OUT = Path("metrics/teacher.json")
+JOURNAL_DIR = Path(".sftboot/journal/teacher")
+
+
+@exits_cleanly
+def main() -> None:
+    params = load_params()
+    config = params.teacher
+    teacher = make_teacher(config, params.seed)
+    specs = game_specs(config.games, params.seed, config.opponent_p_min, config.opponent_p_max, config.num_groups)
+    journal = journal_path(JOURNAL_DIR, teacher.policy_id, specs, params.env.max_turns)
+    batch_size = config.openai.concurrency if config.policy == "openai" else 256
+
+    started = time.perf_counter()
+    games = play_games(teacher, specs, params.env.max_turns, batch_size, journal=journal, description="teacher games")
+    elapsed = time.perf_counter() - started
+
+    write_parquet(GAMES_OUT, games)
+    write_json(METRICS_OUT, summarize(games) | {"policy": teacher.policy_id, "games_per_s": round(games.height / elapsed, 2)})
+    journal.unlink(missing_ok=True)
+    print(f"teacher: {games.height} games -> {GAMES_OUT}")
+
+
+if __name__ == "__main__":
+    main()

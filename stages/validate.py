@@ -1,0 +1,36 @@
+"""Stage `validate`: a great-expectations suite gates the filtered games before they become SFT data.
+
+On success: data/sft/train.jsonl (TRL conversational `messages` records) and metrics/validate.json.
+On failure: a list of the failing expectations with example game ids, a non-zero exit, and no
+SFT data, so nothing downstream trains on it.
+
+    dvc repro validate
+"""
+
+from pathlib import Path
+
+from sftboot.config import load_params
+from sftboot.dataset import read_games, sft_records
+from sftboot.errors import UserError, exits_cleanly
+from sftboot.io import write_json, write_jsonl
+from sftboot.validation import describe_failures, validate_games
+
+GAMES_IN = Path("data/sft/filtered.parquet")
+TRAIN_OUT = Path("data/sft/train.jsonl")
+REPORT_OUT = Path("metrics/validate.json")
+
+
+@exits_cleanly
+def main() -> None:
+    params = load_params()
+    games = read_games(GAMES_IN)
+    report = validate_games(games, params.filter.keep, params.validate_.min_examples, params.env.max_turns)
+    if not report["success"]:
+        raise UserError(describe_failures(report))
+    write_jsonl(TRAIN_OUT, sft_records(games))
+    write_json(REPORT_OUT, report)
+    print(f"validate: {report['games']} games passed {len(report['expectations'])} expectations -> {TRAIN_OUT}")
+
+
+if __name__ == "__main__":
+    main()
