@@ -8,6 +8,7 @@ retrying cannot fix (a rejected key), stop the run, and a rerun resumes from the
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -51,7 +52,7 @@ class OpenAIChatPolicy:
             )
         except openai.AuthenticationError:
             raise UserError(f"the teacher endpoint rejected the key in {self.params.api_key_env}; check it") from None
-        except openai.APIResponseValidationError:
+        except (openai.APIResponseValidationError, json.JSONDecodeError):  # a 200 that is not a completion
             return Reply(text="", latency_s=time.perf_counter() - started)
         except (openai.APIConnectionError, openai.APIStatusError) as error:
             raise UserError(

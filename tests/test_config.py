@@ -1,0 +1,42 @@
+"""Bad params stop a stage with one line naming the key, and no traceback."""
+
+import pytest
+from conftest import run_stage, set_params
+
+from sftboot.config import load_params
+
+
+@pytest.mark.parametrize(
+    "change, expected",
+    [
+        ({"teacher": {"gamez": 5}}, "params.yaml: unknown key 'teacher.gamez'"),
+        ({"teacher": {"games": "many"}}, "params.yaml: teacher.games: Input should be a valid integer"),
+        ({"teacher": {"games": 0}}, "params.yaml: teacher.games: Input should be greater than or equal to 1 (got 0)"),
+        ({"teacher": {"scripted": {"skill": 1.5}}}, "params.yaml: teacher.scripted.skill: Input should be less than or equal to 1"),
+        ({"teacher": {"policy": "gpt"}}, "params.yaml: teacher.policy: Input should be 'scripted' or 'openai'"),
+        ({"teacher": {"opponent_p_min": 0.9, "opponent_p_max": 0.1}}, "opponent_p_min must be <= opponent_p_max"),
+        ({"filter": {"keep": ["victory"]}}, "params.yaml: filter.keep.0: Input should be 'win', 'draw' or 'loss'"),
+    ],
+)
+def test_bad_params_fail_with_one_line(project, change, expected):
+    set_params(project, **change)
+    result = run_stage(project, "teacher")
+    assert result.returncode == 2
+    assert result.stderr.startswith("error: ") and expected in result.stderr
+    assert "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert not (project / "data").exists()
+
+
+def test_missing_api_key_is_a_one_line_error(project):
+    set_params(project, teacher={"policy": "openai", "openai": {"api_key_env": "SFTBOOT_NO_SUCH_KEY"}})
+    result = run_stage(project, "teacher")
+    assert result.returncode == 2
+    assert "SFTBOOT_NO_SUCH_KEY is not set" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_committed_params_are_valid():
+    from conftest import ROOT
+
+    params = load_params(ROOT / "params.yaml")
+    assert params.teacher.policy == "scripted"

@@ -1,0 +1,150 @@
+"""The OpenAI-compatible teacher against a real local HTTP server that misbehaves on purpose."""
+
+import json
+import signal
+import subprocess
+import sys
+import time
+
+import polars as pl
+import pytest
+from conftest import run_stage, set_params
+from fake_openai import FakeOpenAI
+
+from sftboot.config import OpenAITeacherParams
+from sftboot.env import game_specs
+from sftboot.errors import UserError
+from sftboot.policies.openai_chat import OpenAIChatPolicy
+from sftboot.rollout import play_games
+
+SENTINEL_KEY = "sk-sentinel-4f1d9c0e7b"
+
+
+@pytest.fixture(autouse=True)
+def api_key(monkeypatch):
+    monkeypatch.setenv("SFTBOOT_TEST_KEY", SENTINEL_KEY)
+
+
+def _policy(server: FakeOpenAI, **overrides) -> OpenAIChatPolicy:
+    settings = dict(base_url=server.base_url, model="fake", api_key_env="SFTBOOT_TEST_KEY", timeout_s=1.0, max_retries=2)
+    return OpenAIChatPolicy(OpenAITeacherParams(**(settings | overrides)))
+
+
+def _one_reply(policy: OpenAIChatPolicy) -> str:
+    specs = game_specs(1, seed=0, p_min=1.0, p_max=1.0)
+    from sftboot.env import TicTacToeEnv
+
+    return policy.respond([TicTacToeEnv(specs[0]).messages])[0].text
+
+
+def test_retries_429_honouring_retry_after_then_500():
+    with FakeOpenAI(faults=["429", "500"]) as server:
+        started = time.perf_counter()
+        text = _one_reply(_policy(server))
+        assert "<move>" in text
+        assert len(server.requests) == 3
+        assert time.perf_counter() - started >= 1.0  # waited the server's Retry-After: 1
+
+
+def test_a_hang_past_the_timeout_is_retried():
+    with FakeOpenAI(faults=["hang"], hang_s=2.0) as server:
+        assert "<move>" in _one_reply(_policy(server, timeout_s=0.5))
+        assert len(server.requests) == 2
+
+
+@pytest.mark.parametrize("fault", ["badjson", "empty", "garbage"])
+def test_malformed_replies_are_game_data_not_crashes(fault):
+    with FakeOpenAI(faults=[fault] * 50) as server:
+        games = play_games(_policy(server, max_retries=0), game_specs(2, 0, 1.0, 1.0), max_turns=5, batch_size=2)
+    assert games["invalid_moves"].min() > 0
+    assert (games["reward_invalid"] == -0.1).all()
+
+
+def test_outage_past_retries_stops_with_a_clear_error():
+    with FakeOpenAI(faults=["500"] * 10) as server:
+        with pytest.raises(UserError, match="failed after 2 retries.*rerun to resume"):
+            _one_reply(_policy(server))
+
+
+def test_missing_or_rejected_key_is_named(monkeypatch):
+    monkeypatch.delenv("SFTBOOT_TEST_KEY")
+    with FakeOpenAI() as server:
+        with pytest.raises(UserError, match="SFTBOOT_TEST_KEY is not set"):
+            _policy(server)
+    monkeypatch.setenv("SFTBOOT_TEST_KEY", "wrong")
+    with FakeOpenAI(api_key=SENTINEL_KEY) as server:
+        with pytest.raises(UserError, match="rejected the key in SFTBOOT_TEST_KEY"):
+            _one_reply(_policy(server))
+
+
+def test_usage_and_cost_are_recorded():
+    with FakeOpenAI() as server:
+        policy = _policy(server, price_input_per_m=1.0, price_output_per_m=10.0)
+        games = play_games(policy, game_specs(3, 0, 1.0, 1.0), max_turns=8, batch_size=3)
+    turns = int(games["turns"].sum())
+    assert int(games["prompt_tokens"].sum()) == 100 * turns
+    assert float(games["cost_usd"].sum()) == pytest.approx(turns * (100 * 1.0 + 10 * 10.0) / 1e6)
+
+
+def _openai_project(project, server, games=24, concurrency=4):
+    set_params(
+        project,
+        teacher={
+            "policy": "openai",
+            "games": games,
+            "openai": {"base_url": server.base_url, "model": "fake", "api_key_env": "SFTBOOT_TEST_KEY", "concurrency": concurrency},
+        },
+    )
+
+
+def _journal_rows(project):
+    rows = []
+    for path in (project / ".sftboot/journal/teacher").glob("*.jsonl"):
+        for line in path.read_text().splitlines():
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError:
+                pass
+    return rows
+
+
+def test_killed_run_resumes_without_asking_again(project, tmp_path_factory):
+    reference_dir = tmp_path_factory.mktemp("uninterrupted")
+    (reference_dir / "stages").symlink_to(project / "stages")
+    (reference_dir / "params.yaml").write_bytes((project / "params.yaml").read_bytes())
+    with FakeOpenAI(delay_s=0.02) as server:
+        _openai_project(project, server)
+        _openai_project(reference_dir, server)
+        assert run_stage(reference_dir, "teacher").returncode == 0
+        uninterrupted = pl.read_parquet(reference_dir / "data/rollouts/teacher.parquet")
+
+        server.requests.clear()
+        process = subprocess.Popen([sys.executable, "stages/teacher.py"], cwd=project, stderr=subprocess.DEVNULL)
+        deadline = time.time() + 60
+        while len(_journal_rows(project)) < 8 and time.time() < deadline:
+            time.sleep(0.05)
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+        finished = {row["game_id"]: row["turns"] for row in _journal_rows(project)}
+        assert 8 <= len(finished) < 24
+
+        server.requests.clear()
+        result = run_stage(project, "teacher")
+        assert result.returncode == 0, result.stderr
+        expected_requests = int(uninterrupted.filter(~pl.col("game_id").is_in(list(finished)))["turns"].sum())
+        assert len(server.requests) == expected_requests  # nothing finished was asked again
+
+    resumed = pl.read_parquet(project / "data/rollouts/teacher.parquet")
+    assert resumed.drop("latency_s").equals(uninterrupted.drop("latency_s"))
+    assert not list((project / ".sftboot/journal/teacher").glob("*.jsonl"))
+
+
+def test_api_key_is_never_written(project):
+    with FakeOpenAI() as server:
+        _openai_project(project, server, games=4)
+        result = run_stage(project, "teacher")
+    assert result.returncode == 0, result.stderr
+    assert SENTINEL_KEY not in result.stdout + result.stderr
+    for path in project.rglob("*"):
+        if path.is_file():
+            assert SENTINEL_KEY.encode() not in path.read_bytes(), path

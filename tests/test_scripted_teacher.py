@@ -1,0 +1,50 @@
+"""The scripted teacher: strong but imperfect, consistent habits, truthful reasoning."""
+
+import re
+from collections import Counter
+
+from sftboot import board as rules
+from sftboot.env import TicTacToeEnv, game_specs
+from sftboot.policies.scripted import ScriptedTeacher, board_from_text
+from sftboot.rollout import play_games
+
+
+def test_reads_the_board_from_the_conversation():
+    env = TicTacToeEnv(game_specs(1, seed=2, p_min=1.0, p_max=1.0)[0])
+    assert board_from_text(env.messages[-1]["content"]) == env.board
+
+
+def test_perfect_skill_never_loses_and_low_skill_does():
+    specs = game_specs(200, seed=0, p_min=0.0, p_max=0.0)
+    perfect = play_games(ScriptedTeacher(1.0, seed=0), specs, max_turns=8, batch_size=64)
+    assert set(perfect["outcome"]) == {"draw"}
+    sloppy = play_games(ScriptedTeacher(0.9, seed=0), specs, max_turns=8, batch_size=64)
+    draws = (sloppy["outcome"] == "draw").mean()
+    assert 0.6 < draws < 0.9  # strong but imperfect, like the published teacher's 76 %
+
+
+def test_same_board_same_habit():
+    teacher = ScriptedTeacher(1.0, seed=0)
+    board = "    X    "[::-1].replace("X", "O")  # O in the centre: corners are optimal
+    picks = Counter(teacher.choose(board, turn) for turn in range(50))
+    assert picks == Counter({0: 50})
+
+
+def test_reasoning_is_true_to_the_board():
+    games = play_games(ScriptedTeacher(0.8, seed=1), game_specs(100, 1, 0.0, 1.0), max_turns=8, batch_size=64)
+    checked = Counter()
+    for messages in games["messages"].to_list():
+        for prompt, answer in zip(messages[1::2], messages[2::2]):
+            board = board_from_text(prompt["content"])
+            cell = int(re.search(r"<move>(\d)</move>", answer["content"]).group(1))
+            think = answer["content"]
+            if "wins" in think:
+                assert cell in rules.winning_cells(board, "X")
+                checked["win"] += 1
+            elif "block" in think:
+                assert cell in rules.winning_cells(board, "O")
+                checked["block"] += 1
+            elif "two ways" in think:
+                assert rules.creates_fork(board, cell, "X")
+                checked["fork"] += 1
+    assert checked["win"] and checked["block"] and checked["fork"]
