@@ -31,10 +31,9 @@ def main() -> None:
     teacher = make_teacher(config, params.seed)
     specs = game_specs(config.games, params.seed, config.opponent_p_min, config.opponent_p_max, config.num_groups)
     journal = journal_path(JOURNAL_DIR, teacher.policy_id, specs, params.env.max_turns)
-    batch_size = config.openai.concurrency if config.policy == "openai" else 256
 
     started = time.perf_counter()
-    games = play_games(teacher, specs, params.env.max_turns, batch_size, journal=journal, description="teacher games")
+    games = play_games(teacher, specs, params.env.max_turns, len(specs), journal=journal, description="teacher games")
     elapsed = time.perf_counter() - started
 
     write_parquet(GAMES_OUT, games)

@@ -71,3 +71,46 @@ def dvc(folder: Path, *args: str, check: bool = True) -> subprocess.CompletedPro
     if check and result.returncode != 0:
         raise AssertionError(f"dvc {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
     return result
+
+
+TINY = {"vocab_size": 400, "hidden_size": 64, "intermediate_size": 128, "num_layers": 2, "num_heads": 2}
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory):
+    """A tiny builtin student saved with save_pretrained, for tests to load through from_pretrained."""
+    from sftboot.config import BuiltinModelParams
+    from sftboot.student import materialize_base
+
+    folder = tmp_path_factory.mktemp("tiny")
+    materialize_base("builtin:tiny", BuiltinModelParams(**TINY), seed=0, out=folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def sft_records():
+    """SFT records from scripted-teacher games, as the validate stage writes them."""
+    from sftboot.dataset import filter_games
+    from sftboot.dataset import sft_records as records
+    from sftboot.env import game_specs
+    from sftboot.policies.scripted import ScriptedTeacher
+    from sftboot.rollout import play_games
+
+    games = play_games(ScriptedTeacher(0.9, seed=0), game_specs(40, 0, 0.0, 1.0, 4), max_turns=8, batch_size=64)
+    return records(filter_games(games, ["win", "draw"])[0])
+
+
+@pytest.fixture(scope="session")
+def tiny_sft_dir(tiny_model_dir, sft_records, tmp_path_factory):
+    """The tiny student after a short SFT: it answers in format often enough for RL to see signal."""
+    from sftboot.config import SFTParams
+    from sftboot.sft import train_sft
+    from sftboot.student import load_student
+
+    model, tokenizer = load_student(tiny_model_dir)
+    params = SFTParams(epochs=20, learning_rate=1e-2, batch_size=8, max_length=1024)
+    trained, _ = train_sft(model, tokenizer, sft_records, params, seed=0, work_dir=tmp_path_factory.mktemp("sft"), callbacks=[])
+    folder = tmp_path_factory.mktemp("tiny_sft")
+    trained.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder

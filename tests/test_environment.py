@@ -90,6 +90,7 @@ def test_opponent_at_p1_plays_any_free_cell_and_p0_only_optimal():
         ("<move>4</move><think>late</think>", "4", 4, False),
         ("<think>x</think><move>1</move> then <move>2</move>", "2", 2, True),
         ("<think>x</think><move>10</move>", "10", None, True),
+        ("<think>x</think><move>9</move>", "9", None, True),
         ("<think>x</think><move>centre</move>", "centre", None, True),
         ("<think>x</think><move>-1</move>", "-1", None, True),
         ("I play 4", None, None, False),

@@ -17,7 +17,7 @@ def extract_move(text: str) -> str | None:
 
 def parse_cell(move: str) -> int | None:
     """A cell index 0-8 from the move text, or None when it names no cell."""
-    return int(move) if move.isdigit() and len(move) == 1 else None
+    return int(move) if len(move) == 1 and move in "012345678" else None
 
 
 def is_well_formed(text: str) -> bool:

@@ -65,12 +65,87 @@ class ValidateParams(Section):
     min_examples: int = Field(100, ge=1)
 
 
+class BuiltinModelParams(Section):
+    vocab_size: int = Field(512, ge=300, le=65536, description="BPE vocabulary learned from the task's texts")
+    hidden_size: int = Field(128, ge=16)
+    intermediate_size: int = Field(512, ge=16)
+    num_layers: int = Field(4, ge=1)
+    num_heads: int = Field(4, ge=1)
+    max_position_embeddings: int = Field(2048, ge=256)
+
+    @model_validator(mode="after")
+    def _heads_divide(self) -> "BuiltinModelParams":
+        if self.hidden_size % self.num_heads:
+            raise ValueError("hidden_size must be a multiple of num_heads")
+        return self
+
+
+class StudentParams(Section):
+    model: str = Field("builtin:tiny", min_length=1, description="builtin:tiny, a hub id or a local folder")
+    builtin: BuiltinModelParams = BuiltinModelParams()
+
+
+class LoraParams(Section):
+    enabled: bool = False
+    r: int = Field(8, ge=1)
+    alpha: int = Field(16, ge=1)
+    dropout: float = Field(0.0, ge=0.0, lt=1.0)
+    target_modules: list[str] | Literal["all-linear"] = "all-linear"
+
+
+class SFTParams(Section):
+    epochs: float = Field(3.0, gt=0)
+    max_steps: int = Field(-1, ge=-1, description="-1: run `epochs` epochs")
+    learning_rate: float = Field(1e-3, gt=0, lt=1)
+    batch_size: int = Field(16, ge=1)
+    max_length: int = Field(1024, ge=64, description="tokens per example; longer ones are truncated and counted")
+    warmup_ratio: float = Field(0.05, ge=0, lt=1)
+    lora: LoraParams = LoraParams()
+
+
+class RLParams(Section):
+    steps: int = Field(20, ge=1)
+    learning_rate: float = Field(1e-4, gt=0, lt=1)
+    num_generations: int = Field(8, ge=2, description="games per group sharing one opening (GRPO group size)")
+    games_per_step: int = Field(32, ge=2)
+    opponent_p_min: float = Field(0.2, ge=0.0, le=1.0)
+    opponent_p_max: float = Field(0.7, ge=0.0, le=1.0)
+    num_groups: int = Field(4, ge=1, description="stratified opponent-strength buckets per step")
+    temperature: float = Field(1.0, gt=0, le=3.0)
+    max_tokens_per_turn: int = Field(64, ge=8)
+    max_tokens_per_game: int = Field(512, ge=16)
+    loss_type: Literal["cispo", "grpo", "dapo", "dr_grpo", "bnpo"] = "cispo"
+    epsilon_high: float = Field(5.0, gt=0, description="CISPO's importance-weight cap")
+    beta: float = Field(0.0, ge=0, description="KL weight; 0 needs no reference model")
+    save_steps: int = Field(5, ge=1, description="checkpoint interval; a killed run resumes from the last one")
+    lora: LoraParams = LoraParams()
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "RLParams":
+        if self.games_per_step % self.num_generations:
+            raise ValueError("games_per_step must be a multiple of num_generations")
+        if self.opponent_p_min > self.opponent_p_max:
+            raise ValueError("opponent_p_min must be <= opponent_p_max")
+        return self
+
+
+class EvalParams(Section):
+    games: int = Field(200, ge=1, description="games per model and opponent")
+    seed: int = Field(12345, ge=0, description="evaluation games are drawn apart from training games")
+    batch_size: int = Field(200, ge=1, description="games generated together in one forward pass")
+    max_tokens_per_turn: int = Field(64, ge=8)
+
+
 class Params(Section):
     seed: int = Field(0, ge=0)
     env: EnvParams = EnvParams()
     teacher: TeacherParams = TeacherParams()
     filter: FilterParams = FilterParams()
     validate_: ValidateParams = Field(ValidateParams(), alias="validate")
+    student: StudentParams = StudentParams()
+    sft: SFTParams = SFTParams()
+    rl: RLParams = RLParams()
+    eval: EvalParams = EvalParams()
 
 
 def _describe(error: dict) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
+from typing import Callable
 
 from sftboot import board as rules
 from sftboot.answer import extract_move, is_well_formed, parse_cell
@@ -68,6 +69,7 @@ class TicTacToeEnv:
 
     spec: GameSpec
     max_turns: int = 8
+    opponent: Callable[[str, int, float], int] = opponent_move  # (board, seed, p) -> O's cell
     board: str = rules.EMPTY_BOARD
     messages: list[dict] = field(default_factory=list)
     moves: list[int] = field(default_factory=list)
@@ -130,7 +132,7 @@ class TicTacToeEnv:
         return self._opponent_turn()
 
     def _opponent_turn(self) -> str:
-        cell = opponent_move(self.board, self.spec.seed, self.spec.p)
+        cell = self.opponent(self.board, self.spec.seed, self.spec.p)
         self._play(cell, "O")
         self._settle()
         return OPPONENT_PLAYED.format(cell=cell)

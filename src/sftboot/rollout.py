@@ -41,6 +41,13 @@ GAME_SCHEMA = {
     "cost_usd": pl.Float64,
     "latency_s": pl.Float64,
 }
+# What a policy that records token streams (the student during RL) adds to each row.
+TRACE_SCHEMA = {
+    "prompt_ids": pl.List(pl.Int64),
+    "completion_ids": pl.List(pl.Int64),
+    "env_mask": pl.List(pl.Int64),
+    "sampling_logprobs": pl.List(pl.Float64),
+}
 
 
 class _LiveGame:
@@ -112,8 +119,9 @@ def play_games(
     bar = tqdm(total=len(specs), initial=len(finished), desc=description, unit="game", disable=None)
     try:
         while pending or live:
-            while pending and len(live) < batch_size:
-                live.append(_LiveGame(pending.pop(0), max_turns))
+            if not live:  # whole waves: a batched decoder keeps one KV cache per wave of games
+                live = [_LiveGame(spec, max_turns) for spec in pending[:batch_size]]
+                pending = pending[batch_size:]
             started = time.perf_counter()
             replies = policy.respond([game.env.messages for game in live])
             still_live = []
@@ -127,6 +135,8 @@ def play_games(
                     still_live.append(game)
                     continue
                 row = game.row(policy.policy_id)
+                if hasattr(policy, "finish"):  # policies that keep per-game state release it here
+                    row |= policy.finish(game.env.messages)
                 finished[row["game_id"]] = row
                 if sink:
                     sink.write(json.dumps(row) + "\n")
@@ -139,4 +149,5 @@ def play_games(
         if sink:
             sink.close()
     rows = [finished[spec.game_id] for spec in specs]
-    return pl.DataFrame(rows, schema=GAME_SCHEMA)
+    schema = GAME_SCHEMA | (TRACE_SCHEMA if rows and "completion_ids" in rows[0] else {})
+    return pl.DataFrame(rows, schema=schema)

@@ -1,0 +1,121 @@
+"""`sftboot` command line, beside the pipeline: evaluate any model, or play against one.
+
+    sftboot eval --model models/rl --opponent optimal --games 200
+    sftboot eval --model openai:gpt-4o-mini --opponent random --games 50
+    sftboot eval --model openai:Qwen/Qwen3-8B --base-url http://127.0.0.1:8000/v1 --opponent optimal
+    sftboot play models/rl
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+
+from sftboot.errors import UserError, exits_cleanly
+from sftboot.evaluation import OPPONENTS, evaluate, load_student_policy
+
+OPENAI_PREFIX = "openai:"
+
+
+def _policy(model: str, base_url: str | None, api_key_env: str, max_tokens: int):
+    if model == "scripted":
+        from sftboot.policies.scripted import ScriptedTeacher
+
+        return ScriptedTeacher(skill=0.9, seed=0)
+    if model.startswith(OPENAI_PREFIX):
+        from sftboot.config import OpenAITeacherParams
+        from sftboot.policies.openai_chat import OpenAIChatPolicy
+
+        settings = {"model": model[len(OPENAI_PREFIX) :], "api_key_env": api_key_env}
+        if base_url:
+            settings["base_url"] = base_url
+        return OpenAIChatPolicy(OpenAITeacherParams(**settings))
+    return load_student_policy(model, max_tokens)
+
+
+def _eval(args: argparse.Namespace) -> None:
+    policy = _policy(args.model, args.base_url, args.api_key_env, args.max_tokens)
+    opponents = list(OPPONENTS) if args.opponent == "both" else [args.opponent]
+    batch_size = args.concurrency if args.model.startswith(OPENAI_PREFIX) else args.games
+    results = evaluate(policy, opponents, args.games, args.seed, args.max_turns, batch_size)
+    for opponent, result in results.items():
+        print(
+            f"{args.model} vs {opponent} ({result['games']} games): win {result['win']['pct']}% "
+            f"draw {result['draw']['pct']}% loss {result['loss']['pct']}% format {result['format']['pct']}% "
+            f"invalid games {result['invalid_games']['pct']}% mean reward {result['mean_reward']} "
+            f"cost ${result['cost_usd']}"
+        )
+    if args.json:
+        print(json.dumps(results, indent=2))
+
+
+def _ask_human(board: str, seed: int, p: float) -> int:
+    """The person at the terminal plays O."""
+    from sftboot import board as rules
+
+    print(rules.render(board))
+    free = rules.free_cells(board)
+    while True:
+        typed = input(f"your move (O), one of {free}: ").strip()
+        if typed.isdigit() and int(typed) in free:
+            return int(typed)
+        print("pick a free cell number")
+
+
+def _play(args: argparse.Namespace) -> None:
+    """A person plays O against the model; --show-thinking prints the model's whole answer."""
+    from sftboot import board as rules
+    from sftboot.answer import extract_move
+    from sftboot.env import GameSpec, TicTacToeEnv
+
+    policy = _policy(args.model, args.base_url, args.api_key_env, args.max_tokens)
+    seed = args.seed if args.seed is not None else random.randrange(2**31)
+    env = TicTacToeEnv(GameSpec(0, seed=seed, p=0.0), max_turns=args.max_turns, opponent=_ask_human)
+    while not env.done:
+        answer = policy.respond([env.messages])[0].text
+        if args.show_thinking:
+            print(f"model: {answer}")
+        print(f"model plays X at {extract_move(answer)}")
+        env.step(answer)
+        if env.messages[-1]["content"].startswith(("Invalid", "Please")):
+            print("(not a legal move; the model tries again)")
+    print(rules.render(env.board))
+    print({"win": "The model wins.", "loss": "You win!" if not env.capped else "The model ran out of turns.", "draw": "A draw."}[env.outcome])
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="sftboot", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = top.add_subparsers(dest="command", required=True)
+    for name, handler, help_text in (("eval", _eval, "evaluate a model"), ("play", _play, "play O against a model")):
+        command = commands.add_parser(name, help=help_text)
+        if name == "eval":
+            command.add_argument("--model", required=True, help="a checkpoint folder, openai:MODEL, or scripted")
+            command.add_argument("--opponent", choices=[*OPPONENTS, "both"], default="both")
+            command.add_argument("--games", type=int, default=100)
+            command.add_argument("--concurrency", type=int, default=8, help="parallel requests to an API model")
+            command.add_argument("--json", action="store_true", help="also print all metrics as JSON")
+            command.add_argument("--seed", type=int, default=12345)
+        else:
+            command.add_argument("model", help="a checkpoint folder, openai:MODEL, or scripted")
+            command.add_argument("--show-thinking", action="store_true", help="print the model's whole answer")
+            command.add_argument("--seed", type=int, default=None)
+        command.add_argument("--base-url", default=None, help="OpenAI-compatible endpoint for openai:MODEL")
+        command.add_argument("--api-key-env", default="OPENAI_API_KEY", help="environment variable holding the key")
+        command.add_argument("--max-tokens", type=int, default=64, help="tokens per answer for a local model")
+        command.add_argument("--max-turns", type=int, default=8)
+        command.set_defaults(handler=handler)
+    return top
+
+
+@exits_cleanly
+def main() -> None:
+    args = parser().parse_args()
+    if getattr(args, "games", 1) < 1:
+        raise UserError("--games must be at least 1")
+    args.handler(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

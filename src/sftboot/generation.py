@@ -1,0 +1,211 @@
+"""A local transformers model as a policy: all live games answered in one batched `generate` per turn.
+
+Each game keeps its exact token stream (prompt, then the model's tokens and the environment's
+tokens in the order they happened), so RL trains on precisely the tokens that were sampled, with
+their sampling log-probs, and the environment's tokens masked out. Generation stops per game at
+`</move>` or the end-of-turn token (left padding, KV cache within the turn).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+
+from sftboot.answer import MOVE_END
+from sftboot.policies import Reply
+
+
+@dataclass
+class Trace:
+    """One game's token stream; `env_mask` is 1 on model tokens, 0 on environment tokens."""
+
+    conversation: list[dict]
+    rendered: str
+    prompt_ids: list[int]
+    completion_ids: list[int] = field(default_factory=list)
+    env_mask: list[int] = field(default_factory=list)
+    logprobs: list[float] = field(default_factory=list)
+
+    @property
+    def model_tokens(self) -> int:
+        return sum(self.env_mask)
+
+    def extend(self, ids: list[int], from_model: bool, logprobs: list[float] | None = None) -> None:
+        self.completion_ids += ids
+        self.env_mask += [int(from_model)] * len(ids)
+        self.logprobs += logprobs if logprobs is not None else [0.0] * len(ids)
+
+
+class KVBatch:
+    """A wave of games decoded together: one row of a static KV cache per game.
+
+    Rows grow by different amounts each turn; each feed is left-padded to a common width and the
+    pads are masked out, with positions counted over real tokens only. When the cache is full it
+    is rebuilt from the real tokens, which also squeezes the pads out.
+    """
+
+    HEADROOM = 512
+
+    def __init__(self, model, pad_id: int, size: int) -> None:
+        self.model = model
+        self.pad_id = pad_id
+        self.size = size
+        self.tokens: list[list[int]] = [[] for _ in range(size)]
+        self.logits: torch.Tensor | None = None
+        self._allocate(0)
+
+    def _allocate(self, needed: int) -> None:
+        from transformers import StaticCache
+
+        self.capacity = needed + self.HEADROOM
+        self.cache = StaticCache(config=self.model.config, max_cache_len=self.capacity)
+        self.mask = torch.zeros(self.size, self.capacity, dtype=torch.long)
+        self.used = 0
+
+    def feed(self, streams: list[list[int]]) -> torch.Tensor:
+        """Append each row's tokens; return each row's next-token logits."""
+        width = max(1, max(len(tokens) for tokens in streams))
+        if self.used + width > self.capacity:
+            streams = [old + new for old, new in zip(self.tokens, streams)]
+            self.tokens = [[] for _ in range(self.size)]
+            width = max(len(tokens) for tokens in streams)
+            self._allocate(width)
+        ids = torch.full((self.size, width), self.pad_id, dtype=torch.long)
+        new_mask = torch.zeros(self.size, width, dtype=torch.long)
+        for row, tokens in enumerate(streams):
+            if tokens:
+                ids[row, width - len(tokens) :] = torch.tensor(tokens)
+                new_mask[row, width - len(tokens) :] = 1
+        positions = torch.tensor([len(tokens) for tokens in self.tokens]).unsqueeze(1) + new_mask.cumsum(1) - 1
+        self.mask[:, self.used : self.used + width] = new_mask
+        self.used += width
+        device = self.model.device
+        output = self.model(
+            input_ids=ids.to(device),
+            attention_mask=self.mask.to(device),
+            position_ids=positions.clamp(min=0).to(device),
+            cache=self.cache,
+            cache_position=torch.arange(self.used - width, self.used, device=device),
+            use_cache=True,
+        )
+        for row, tokens in enumerate(streams):
+            self.tokens[row] += tokens
+        self.logits = output.logits[:, -1, :].float().cpu()
+        return self.logits
+
+
+class StudentPolicy:
+    """`temperature` 0 means greedy decoding (evaluation); > 0 samples (RL rollouts)."""
+
+    def __init__(
+        self,
+        model,
+        tokenizer,
+        max_tokens_per_turn: int,
+        temperature: float = 0.0,
+        max_tokens_per_game: int | None = None,
+        record_traces: bool = False,
+        policy_id: str = "student",
+        seed: int = 0,
+    ) -> None:
+        self.model = model
+        self.tokenizer = tokenizer
+        self.max_tokens_per_turn = max_tokens_per_turn
+        self.temperature = temperature
+        self.max_tokens_per_game = max_tokens_per_game
+        self.record_traces = record_traces
+        self.policy_id = policy_id
+        self._traces: dict[int, Trace] = {}
+        self._rows: dict[int, int] = {}
+        self._batch: KVBatch | None = None
+        self._generator = torch.Generator().manual_seed(seed)
+
+    def _render(self, conversation: list[dict], generation_prompt: bool = True) -> str:
+        return self.tokenizer.apply_chat_template(conversation, tokenize=False, add_generation_prompt=generation_prompt)
+
+    def _encode(self, text: str) -> list[int]:
+        return self.tokenizer(text, add_special_tokens=False)["input_ids"]
+
+    def _trace(self, conversation: list[dict]) -> Trace:
+        """The game's trace, with the environment's newest message appended as masked tokens."""
+        rendered = self._render(conversation)
+        trace = self._traces.get(id(conversation))
+        if trace is None:
+            trace = Trace(conversation=conversation, rendered=rendered, prompt_ids=self._encode(rendered))
+            self._traces[id(conversation)] = trace
+            return trace
+        if rendered.startswith(trace.rendered):
+            added = rendered[len(trace.rendered) :]
+        else:  # the template rewrote the model's text (e.g. stripped it): continue after its rendered turn
+            added = rendered[len(self._render(conversation[:-1], generation_prompt=False)) :]
+        trace.extend(self._encode(added), from_model=False)
+        trace.rendered = rendered
+        return trace
+
+    def _budget(self, trace: Trace) -> int:
+        if self.max_tokens_per_game is None:
+            return self.max_tokens_per_turn
+        return max(0, min(self.max_tokens_per_turn, self.max_tokens_per_game - trace.model_tokens))
+
+    @torch.no_grad()
+    def _generate(self, conversations: list[list[dict]], traces: list[Trace], budgets: list[int]) -> list[tuple[list[int], list[float]]]:
+        """Decode one turn for every game: rows stop at `</move>`, the end-of-turn token or their budget."""
+        if any(id(conversation) not in self._rows for conversation in conversations):
+            self._rows = {id(conversation): row for row, conversation in enumerate(conversations)}
+            self._batch = KVBatch(self.model, self.tokenizer.pad_token_id, len(conversations))
+        batch = self._batch
+        rows = [self._rows[id(conversation)] for conversation in conversations]
+        streams = [[] for _ in range(batch.size)]
+        for row, trace in zip(rows, traces):
+            streams[row] = (trace.prompt_ids + trace.completion_ids)[len(batch.tokens[row]) :]
+        logits = batch.feed(streams) if any(streams) else batch.logits
+        outputs = [([], [], "") for _ in traces]
+        live = {i for i, budget in enumerate(budgets) if budget > 0}
+        while live:
+            if self.temperature > 0:
+                logprobs = torch.log_softmax(logits / self.temperature, dim=-1)
+                sampled = torch.multinomial(logprobs.exp(), 1, generator=self._generator).squeeze(1)
+            else:
+                logprobs = torch.log_softmax(logits, dim=-1)
+                sampled = logits.argmax(dim=-1)
+            step = [[] for _ in range(batch.size)]
+            for i in sorted(live):
+                token = int(sampled[rows[i]])
+                tokens, token_logprobs, text = outputs[i]
+                tokens.append(token)
+                token_logprobs.append(float(logprobs[rows[i], token]))
+                text += self.tokenizer.decode([token])
+                outputs[i] = (tokens, token_logprobs, text)
+                step[rows[i]] = [token]
+                if token == self.tokenizer.eos_token_id or MOVE_END in text or len(tokens) >= budgets[i]:
+                    live.discard(i)
+            if live:  # a turn's last token enters the cache with the next turn's environment tokens
+                logits = batch.feed(step)
+        return [(tokens, token_logprobs) for tokens, token_logprobs, _ in outputs]
+
+    def respond(self, conversations: list[list[dict]]) -> list[Reply]:
+        traces = [self._trace(conversation) for conversation in conversations]
+        budgets = [self._budget(trace) for trace in traces]
+        generated = self._generate(conversations, traces, budgets)
+        replies = []
+        for trace, (tokens, token_logprobs) in zip(traces, generated):
+            context = len(trace.prompt_ids) + len(trace.completion_ids)
+            trace.extend(tokens, from_model=True, logprobs=token_logprobs if self.temperature > 0 else None)
+            trace.rendered += self.tokenizer.decode(tokens, skip_special_tokens=False)
+            text = self.tokenizer.decode(tokens, skip_special_tokens=True)
+            replies.append(Reply(text=text, prompt_tokens=context, completion_tokens=len(tokens)))
+        return replies
+
+    def finish(self, conversation: list[dict]) -> dict:
+        """Forget a finished game; with `record_traces`, hand back its token stream for training."""
+        trace = self._traces.pop(id(conversation), None)
+        self._rows.pop(id(conversation), None)
+        if trace is None or not self.record_traces:
+            return {}
+        return {
+            "prompt_ids": trace.prompt_ids,
+            "completion_ids": trace.completion_ids,
+            "env_mask": trace.env_mask,
+            "sampling_logprobs": trace.logprobs,
+        }

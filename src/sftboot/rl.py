@@ -1,0 +1,173 @@
+"""Multi-turn RL with TRL's GRPOTrainer: a `rollout_func` that plays whole games in the environment.
+
+The prompt is the game's opening (system + first environment message); the completion is every
+later token of the game, the environment's turns masked out with `env_mask`, the model's tokens
+carrying their sampling log-probs. Rewards are the environment's own outcome, format and
+invalid-move scores, passed to the reward functions as extra fields, never re-parsed from text.
+
+TRL hands `rollout_func` each prompt already repeated `num_generations` times in a row; each such
+block is one GRPO group and plays one game seed (same opening, same opponent p) many times.
+"""
+
+from __future__ import annotations
+
+import random
+import warnings
+from pathlib import Path
+
+from transformers import TrainerCallback
+
+from sftboot.config import EnvParams, RLParams
+from sftboot.env import GameSpec, TicTacToeEnv, game_specs
+from sftboot.generation import StudentPolicy
+from sftboot.rollout import play_games
+
+
+def opening(spec: GameSpec, max_turns: int) -> list[dict]:
+    return TicTacToeEnv(spec, max_turns=max_turns).messages
+
+
+def prompt_dataset(params: RLParams, env: EnvParams, seed: int):
+    """One opening per GRPO group the run will play, drawn like the games themselves."""
+    from datasets import Dataset
+
+    groups = params.steps * params.games_per_step // params.num_generations
+    specs = game_specs(groups, seed, params.opponent_p_min, params.opponent_p_max, params.num_groups)
+    return Dataset.from_list([{"prompt": opening(spec, env.max_turns)} for spec in specs])
+
+
+def group_spec(prompt: list[dict], seed: int, step: int, group: int, params: RLParams, max_turns: int) -> GameSpec:
+    """A game for one GRPO group that opens exactly like `prompt`, drawn from (seed, step, group).
+
+    The opponent's p comes from the group's stratum of [p_min, p_max], so each step spans all
+    difficulties; the seed is redrawn until the opening matches (who starts, where O opened).
+    """
+    rng = random.Random(f"rl:{seed}:{step}:{group}")
+    width = (params.opponent_p_max - params.opponent_p_min) / params.num_groups
+    p = round(params.opponent_p_min + width * (group % params.num_groups + rng.random()), 6)
+    for _ in range(10_000):
+        spec = GameSpec(game_id=group, seed=rng.randrange(2**31), p=p)
+        if opening(spec, max_turns) == prompt:
+            return spec
+    raise ValueError("no game seed reproduces this opening")
+
+
+def make_rollout_func(params: RLParams, env: EnvParams, seed: int, tokenizer):
+    def rollout_func(prompts: list[list[dict]], trainer) -> dict:
+        step = trainer.state.global_step
+        size = params.num_generations
+        specs = []
+        for group in range(len(prompts) // size):
+            spec = group_spec(prompts[group * size], seed, step, group, params, env.max_turns)
+            specs += [GameSpec(game_id=group * size + k, seed=spec.seed, p=spec.p) for k in range(size)]
+        model = trainer.accelerator.unwrap_model(trainer.model)
+        was_training = model.training
+        model.eval()
+        policy = StudentPolicy(
+            model,
+            tokenizer,
+            max_tokens_per_turn=params.max_tokens_per_turn,
+            temperature=params.temperature,
+            max_tokens_per_game=params.max_tokens_per_game,
+            record_traces=True,
+            policy_id="student:rl",
+            seed=seed * 1_000_003 + step,
+        )
+        games = play_games(policy, specs, env.max_turns, batch_size=len(specs), description=f"rl step {step + 1} games")
+        model.train(was_training)
+        return {
+            "prompt_ids": games["prompt_ids"].to_list(),
+            "completion_ids": games["completion_ids"].to_list(),
+            "logprobs": games["sampling_logprobs"].to_list(),
+            "env_mask": games["env_mask"].to_list(),
+            "reward_outcome": games["reward_outcome"].to_list(),
+            "reward_format": games["reward_format"].to_list(),
+            "reward_invalid": games["reward_invalid"].to_list(),
+        }
+
+    return rollout_func
+
+
+def outcome_reward(completions, reward_outcome, **kwargs) -> list[float]:
+    """1 for a win, 0.5 for a draw, 0 for a loss or a game cut by the turn cap."""
+    return list(reward_outcome)
+
+
+def format_reward(completions, reward_format, **kwargs) -> list[float]:
+    """Fraction of the game's answers that are <think>…</think> then <move>…</move> (weight 0.2)."""
+    return list(reward_format)
+
+
+def invalid_move_penalty(completions, reward_invalid, **kwargs) -> list[float]:
+    """-0.1 once if any answer was malformed or illegal."""
+    return list(reward_invalid)
+
+
+REWARD_FUNCS = [outcome_reward, format_reward, invalid_move_penalty]
+REWARD_WEIGHTS = [1.0, 0.2, 1.0]
+
+
+class ZeroVarianceWarning(TrainerCallback):
+    """GRPO learns nothing from a group whose games all scored the same; say so when no group varies."""
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if logs and logs.get("frac_reward_zero_std") == 1.0:
+            warnings.warn(
+                f"rl step {state.global_step}: every group's games scored the same, so this step had no "
+                "learning signal; raise rl.temperature or rl.num_generations, or widen the opponent range",
+                stacklevel=1,
+            )
+
+
+def latest_checkpoint(work_dir: Path) -> Path | None:
+    checkpoints = sorted(work_dir.glob("checkpoint-*"), key=lambda path: int(path.name.split("-")[1]))
+    return checkpoints[-1] if checkpoints else None
+
+
+def train_rl(model, tokenizer, params: RLParams, env: EnvParams, seed: int, work_dir: Path, callbacks: list):
+    """GRPO on whole games; resumes from the newest checkpoint in `work_dir` when a run was cut short."""
+    from trl import GRPOConfig, GRPOTrainer
+
+    from sftboot.sft import lora_config
+
+    config = GRPOConfig(
+        output_dir=str(work_dir),
+        max_steps=params.steps,
+        learning_rate=params.learning_rate,
+        lr_scheduler_type="constant",
+        per_device_train_batch_size=params.games_per_step,
+        gradient_accumulation_steps=1,
+        num_generations=params.num_generations,
+        temperature=params.temperature,
+        max_completion_length=params.max_tokens_per_game,
+        loss_type=params.loss_type,
+        epsilon_high=params.epsilon_high,  # unset, CISPO would cap every importance weight at 0.2
+        beta=params.beta,
+        reward_weights=REWARD_WEIGHTS,
+        bf16=False,
+        activation_checkpointing=False,
+        logging_steps=1,
+        save_strategy="steps",
+        save_steps=params.save_steps,
+        save_total_limit=1,
+        report_to=[],
+        seed=seed,
+        data_seed=seed,
+        log_completions=False,
+    )
+    trainer = GRPOTrainer(
+        model=model,
+        reward_funcs=REWARD_FUNCS,
+        args=config,
+        train_dataset=prompt_dataset(params, env, seed),
+        processing_class=tokenizer,
+        peft_config=lora_config(params.lora),
+        rollout_func=make_rollout_func(params, env, seed, tokenizer),
+        callbacks=[ZeroVarianceWarning(), *callbacks],
+    )
+    checkpoint = latest_checkpoint(work_dir)
+    trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+    trained = trainer.model
+    if params.lora.enabled:
+        trained = trained.merge_and_unload()
+    return trained, trainer.state.log_history

@@ -1,0 +1,72 @@
+"""SFT warm-up with TRL's SFTTrainer: loss on assistant tokens only, optional LoRA merged back."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from sftboot.config import LoraParams, SFTParams
+from sftboot.errors import UserError
+
+
+def lora_config(params: LoraParams):
+    """PEFT LoRA settings for a causal LM, or None when LoRA is off."""
+    if not params.enabled:
+        return None
+    from peft import LoraConfig
+
+    return LoraConfig(
+        r=params.r, lora_alpha=params.alpha, lora_dropout=params.dropout, target_modules=params.target_modules, task_type="CAUSAL_LM"
+    )
+
+
+def count_truncated(records: list[dict], tokenizer, max_length: int) -> dict:
+    """How many examples exceed `max_length` tokens once templated (SFTTrainer cuts them)."""
+    lengths = [len(tokenizer.apply_chat_template(r["messages"], tokenize=True, return_dict=True)["input_ids"]) for r in records]
+    return {"examples": len(lengths), "truncated": sum(n > max_length for n in lengths), "max_tokens": max(lengths), "mean_tokens": round(sum(lengths) / len(lengths), 1)}
+
+
+def read_records(path: Path) -> list[dict]:
+    try:
+        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    except (OSError, json.JSONDecodeError) as error:
+        raise UserError(f"{path} is missing or not JSON lines ({error}); rerun `dvc repro validate`") from None
+
+
+def train_sft(model, tokenizer, records: list[dict], params: SFTParams, seed: int, work_dir: Path, callbacks: list):
+    """Run SFT and return the trained (LoRA-merged) model and the trainer's log history."""
+    from datasets import Dataset
+    from trl import SFTConfig, SFTTrainer
+
+    config = SFTConfig(
+        output_dir=str(work_dir),
+        num_train_epochs=params.epochs,
+        max_steps=params.max_steps,
+        learning_rate=params.learning_rate,
+        per_device_train_batch_size=params.batch_size,
+        warmup_steps=params.warmup_ratio,  # a float below 1 is a fraction of all steps
+        lr_scheduler_type="cosine",
+        max_length=params.max_length,
+        assistant_only_loss=True,
+        bf16=False,
+        activation_checkpointing=False,  # costs ~25 % throughput on CPU for memory a small model does not need
+        logging_steps=1,
+        save_strategy="no",
+        report_to=[],
+        seed=seed,
+        data_seed=seed,
+        disable_tqdm=False,
+    )
+    trainer = SFTTrainer(
+        model=model,
+        args=config,
+        train_dataset=Dataset.from_list(records),
+        processing_class=tokenizer,
+        peft_config=lora_config(params.lora),
+        callbacks=callbacks,
+    )
+    trainer.train()
+    trained = trainer.model
+    if params.lora.enabled:
+        trained = trained.merge_and_unload()
+    return trained, trainer.state.log_history

@@ -1,0 +1,140 @@
+"""The student model: the embedded `builtin:tiny` (made from a config, no download) or any hub/local model.
+
+`builtin:tiny` is a small Llama-architecture causal LM with a byte-level BPE tokenizer trained on
+this task's own texts (digits and the answer tags are single tokens, so a board costs few tokens)
+and a chat template whose assistant turns are marked with `{% generation %}` for assistant-only
+SFT loss. It is saved with `save_pretrained` and from then on loaded like any other model.
+"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import torch
+
+from sftboot.config import BuiltinModelParams
+from sftboot.errors import UserError
+
+BUILTIN_PREFIX = "builtin:"
+TAGS = ["<think>", "</think>", "<move>", "</move>"]
+SPECIALS = ["<|pad|>", "<|im_start|>", "<|im_end|>"]
+CHAT_TEMPLATE = (
+    "{% for message in messages %}"
+    "{% if message['role'] == 'assistant' %}"
+    "<|im_start|>assistant\n{% generation %}{{ message['content'] }}<|im_end|>{% endgeneration %}\n"
+    "{% else %}"
+    "<|im_start|>{{ message['role'] }}\n{{ message['content'] }}<|im_end|>\n"
+    "{% endif %}"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+
+def task_corpus(samples: int, seed: int) -> list[str]:
+    """Texts the task produces (prompts, boards, feedback, answers) to learn the tokenizer's merges from."""
+    from sftboot.env import TicTacToeEnv, game_specs
+    from sftboot.policies.scripted import ScriptedTeacher
+
+    rng = random.Random(seed)
+    teacher = ScriptedTeacher(0.5, seed)
+    texts = ["system\nuser\nassistant"] * 500  # role names, so the chat template costs few tokens
+    for spec in game_specs(samples, seed, 0.0, 1.0, 4):
+        env = TicTacToeEnv(spec)
+        while not env.done:
+            answer = teacher.respond([env.messages])[0].text if rng.random() < 0.8 else "<move>9</move>"
+            env.step(answer)
+        texts.extend(message["content"] for message in env.messages)
+    return texts
+
+
+def build_tokenizer(vocab_size: int, seed: int):
+    from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tokenizer = Tokenizer(models.BPE())
+    tokenizer.pre_tokenizer = pre_tokenizers.Sequence(
+        [pre_tokenizers.Digits(individual_digits=True), pre_tokenizers.ByteLevel(add_prefix_space=False)]
+    )
+    tokenizer.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=SPECIALS,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tokenizer.train_from_iterator(task_corpus(200, seed), trainer=trainer)
+    # Whole tokens, but not special ones: decoding with skip_special_tokens must keep the tags.
+    tokenizer.add_tokens([AddedToken(tag, special=False, normalized=False) for tag in TAGS])
+    wrapped = PreTrainedTokenizerFast(
+        tokenizer_object=tokenizer,
+        pad_token="<|pad|>",
+        bos_token="<|im_start|>",
+        eos_token="<|im_end|>",
+        additional_special_tokens=["<|im_start|>", "<|im_end|>"],
+        clean_up_tokenization_spaces=False,
+    )
+    wrapped.chat_template = CHAT_TEMPLATE
+    return wrapped
+
+
+def build_builtin(params: BuiltinModelParams, seed: int):
+    """A freshly initialised model and its tokenizer; the same params and seed give the same weights."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    tokenizer = build_tokenizer(params.vocab_size, seed)
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=params.hidden_size,
+        intermediate_size=params.intermediate_size,
+        num_hidden_layers=params.num_layers,
+        num_attention_heads=params.num_heads,
+        num_key_value_heads=params.num_heads,
+        max_position_embeddings=params.max_position_embeddings,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        tie_word_embeddings=True,
+    )
+    torch.manual_seed(seed)
+    model = LlamaForCausalLM(config)
+    model.generation_config.pad_token_id = tokenizer.pad_token_id
+    model.generation_config.eos_token_id = tokenizer.eos_token_id
+    return model, tokenizer
+
+
+def load_student(path: str | Path, dtype: torch.dtype = torch.float32):
+    """Model and tokenizer through `from_pretrained`, with a pad token and left padding for batching."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    if not Path(path).exists() and str(path).count("/") != 1:
+        raise UserError(f"no model folder at {path!s}, and it is not a hub id (owner/name)")
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(path)
+        model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype)
+    except OSError as error:
+        raise UserError(f"cannot load a model from {path!s}: {str(error).splitlines()[0]}") from None
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    tokenizer.padding_side = "left"
+    if tokenizer.chat_template is None:
+        raise UserError(f"the tokenizer in {path!s} has no chat template; pick an instruction-tuned model")
+    return model, tokenizer
+
+
+def materialize_base(model_name: str, builtin: BuiltinModelParams, seed: int, out: Path) -> dict:
+    """Write the starting model to `out`: built from config for `builtin:tiny`, else from the hub or a folder."""
+    if model_name.startswith(BUILTIN_PREFIX):
+        if model_name != "builtin:tiny":
+            raise UserError(f"student.model: unknown builtin {model_name!r}; the embedded model is 'builtin:tiny'")
+        model, tokenizer = build_builtin(builtin, seed)
+    else:
+        model, tokenizer = load_student(model_name)
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    return {
+        "model": model_name,
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "vocab_size": len(tokenizer),
+        "architecture": type(model).__name__,
+    }

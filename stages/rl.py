@@ -1,0 +1,62 @@
+"""Stage `rl`: multi-turn RL of the SFT student in the same environment (TRL GRPOTrainer).
+
+Each step plays `rl.games_per_step` whole games: groups of `rl.num_generations` games share an
+opening and an opponent strength drawn from a stratum of [opponent_p_min, opponent_p_max], and
+the group-relative advantage of each game's reward (outcome + 0.2 x format + invalid penalty)
+trains every model token of that game; the environment's tokens are masked. Loss `cispo` by
+default, as in the reference run. Rewards, frac_reward_zero_std, completion length and step time
+are logged with dvclive under metrics/rl/. A killed run resumes from its last checkpoint in
+.sftboot/rl/ (kept per params and SFT model, so a changed setting starts afresh).
+
+    dvc repro rl
+"""
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+from dvclive import Live
+from transformers.integrations import DVCLiveCallback
+
+from sftboot.config import load_params
+from sftboot.errors import exits_cleanly
+from sftboot.io import write_json
+from sftboot.rl import latest_checkpoint, train_rl
+from sftboot.student import load_student
+from sftboot.workspace import WORK_DIR, replace_dir
+
+MODEL_IN = Path("models/sft")
+MODEL_OUT = Path("models/rl")
+LIVE_DIR = Path("metrics/rl")
+SUMMARY_OUT = Path("metrics/rl.json")
+
+
+def run_fingerprint(params) -> str:
+    """Checkpoints are only resumed by a run with the same settings and the same starting model."""
+    digest = hashlib.sha256(json.dumps([params.seed, params.env.model_dump(), params.rl.model_dump()]).encode())
+    for weights in sorted(MODEL_IN.glob("*.safetensors")):
+        digest.update(weights.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+@exits_cleanly
+def main() -> None:
+    params = load_params()
+    model, tokenizer = load_student(MODEL_IN)
+    work_dir = WORK_DIR / "rl" / run_fingerprint(params)
+    resuming = latest_checkpoint(work_dir) is not None  # then metrics/rl (persisted by DVC) holds the earlier steps
+    with Live(dir=str(LIVE_DIR), dvcyaml=None, save_dvc_exp=False, report=None, resume=resuming) as live:
+        trained, history = train_rl(model, tokenizer, params.rl, params.env, params.seed, work_dir, [DVCLiveCallback(live=live)])
+    with replace_dir(MODEL_OUT) as folder:
+        trained.save_pretrained(folder)
+        tokenizer.save_pretrained(folder)
+    rewards = [entry["reward"] for entry in history if "reward" in entry]
+    seconds = next((entry["train_runtime"] for entry in history if "train_runtime" in entry), None)
+    write_json(SUMMARY_OUT, {"steps": len(rewards), "first_reward": round(rewards[0], 4), "final_reward": round(rewards[-1], 4), "seconds": seconds})
+    shutil.rmtree(work_dir, ignore_errors=True)
+    print(f"rl: mean game reward {rewards[0]:.3f} -> {rewards[-1]:.3f} over {len(rewards)} steps -> {MODEL_OUT}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,50 @@
+"""Stage `sft`: the warm-up that teaches the student the answer format and legal moves.
+
+TRL SFTTrainer on data/sft/train.jsonl with the loss on assistant tokens only (the chat
+template's `{% generation %}` marks them), optional LoRA (PEFT) merged into a standalone
+models/sft. The loss curve is logged with dvclive under metrics/sft/.
+
+    dvc repro sft
+"""
+
+from pathlib import Path
+
+from dvclive import Live
+from transformers.integrations import DVCLiveCallback
+
+from sftboot.config import load_params
+from sftboot.errors import exits_cleanly
+from sftboot.io import write_json
+from sftboot.sft import count_truncated, read_records, train_sft
+from sftboot.student import load_student
+from sftboot.workspace import WORK_DIR, replace_dir
+
+MODEL_IN = Path("models/base")
+DATA_IN = Path("data/sft/train.jsonl")
+MODEL_OUT = Path("models/sft")
+LIVE_DIR = Path("metrics/sft")
+SUMMARY_OUT = Path("metrics/sft.json")
+
+
+@exits_cleanly
+def main() -> None:
+    params = load_params()
+    records = read_records(DATA_IN)
+    model, tokenizer = load_student(MODEL_IN)
+    lengths = count_truncated(records, tokenizer, params.sft.max_length)
+    if lengths["truncated"]:
+        print(f"sft: {lengths['truncated']} of {lengths['examples']} examples exceed sft.max_length={params.sft.max_length} and are truncated")
+
+    with Live(dir=str(LIVE_DIR), dvcyaml=None, save_dvc_exp=False, report=None) as live:
+        trained, history = train_sft(model, tokenizer, records, params.sft, params.seed, WORK_DIR / "sft", [DVCLiveCallback(live=live)])
+    with replace_dir(MODEL_OUT) as folder:
+        trained.save_pretrained(folder)
+        tokenizer.save_pretrained(folder)
+    losses = [entry["loss"] for entry in history if "loss" in entry]
+    seconds = next((entry["train_runtime"] for entry in history if "train_runtime" in entry), None)
+    write_json(SUMMARY_OUT, lengths | {"steps": len(losses), "first_loss": round(losses[0], 4), "final_loss": round(losses[-1], 4), "seconds": seconds})
+    print(f"sft: loss {losses[0]:.3f} -> {losses[-1]:.3f} over {len(losses)} steps -> {MODEL_OUT}")
+
+
+if __name__ == "__main__":
+    main()

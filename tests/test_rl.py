@@ -1,0 +1,40 @@
+"""Multi-turn GRPO through TRL: whole games per completion, a real step on CPU, resume."""
+
+import torch
+
+from sftboot.config import EnvParams, RLParams
+from sftboot.env import TicTacToeEnv
+from sftboot.rl import group_spec, latest_checkpoint, prompt_dataset, train_rl
+from sftboot.student import load_student
+
+ENV = EnvParams(max_turns=5)
+PARAMS = RLParams(
+    steps=1, games_per_step=8, num_generations=4, num_groups=2, max_tokens_per_turn=24, max_tokens_per_game=120,
+    save_steps=1, learning_rate=5e-3, temperature=1.0,
+)
+
+
+def test_group_games_open_like_their_prompt():
+    for row in prompt_dataset(PARAMS.model_copy(update={"steps": 3}), ENV, seed=0):
+        spec = group_spec(row["prompt"], seed=0, step=2, group=1, params=PARAMS, max_turns=ENV.max_turns)
+        assert TicTacToeEnv(spec, max_turns=ENV.max_turns).messages == row["prompt"]
+        assert PARAMS.opponent_p_min + 0.25 - 1e-9 <= spec.p <= PARAMS.opponent_p_max + 1e-9
+
+
+def test_a_grpo_step_trains_on_whole_games_and_resumes(tiny_sft_dir, tmp_path):
+    model, tokenizer = load_student(tiny_sft_dir)
+    before = {name: tensor.clone() for name, tensor in model.state_dict().items()}
+    trained, history = train_rl(model, tokenizer, PARAMS, ENV, seed=0, work_dir=tmp_path, callbacks=[])
+    logged = next(entry for entry in history if "reward" in entry)
+    assert logged["frac_reward_zero_std"] < 1.0, "no group had reward variance: nothing to learn from"
+    for key in ("rewards/outcome_reward/mean", "rewards/format_reward/mean", "rewards/invalid_move_penalty/mean", "step_time"):
+        assert key in logged
+    assert any(not torch.equal(before[name], tensor) for name, tensor in trained.state_dict().items())
+    assert latest_checkpoint(tmp_path).name == "checkpoint-1"
+
+    model, tokenizer = load_student(tiny_sft_dir)
+    _, resumed = train_rl(model, tokenizer, PARAMS.model_copy(update={"steps": 2}), ENV, seed=0, work_dir=tmp_path, callbacks=[])
+    steps = [entry for entry in resumed if "reward" in entry]
+    assert [entry["step"] for entry in steps] == [1, 2]
+    assert steps[0] == logged  # step 1 came back from the checkpoint (a replay would have timed it anew)
+    assert latest_checkpoint(tmp_path).name == "checkpoint-2"
