@@ -148,3 +148,48 @@ def test_api_key_is_never_written(project):
     for path in project.rglob("*"):
         if path.is_file():
             assert SENTINEL_KEY.encode() not in path.read_bytes(), path
+
+
+@pytest.fixture
+def served_model(tiny_sft_dir):
+    """`transformers serve` on 127.0.0.1, serving the tiny SFT'd student from its folder."""
+    import os
+    import shutil
+    import socket
+    import urllib.request
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    command = [shutil.which("transformers"), "serve", str(tiny_sft_dir), "--host", "127.0.0.1", "--port", str(port), "--device", "cpu"]
+    server = subprocess.Popen(command, env={**os.environ, "HF_HUB_OFFLINE": "1"}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 120
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1)
+                break
+            except OSError:
+                if time.time() > deadline or server.poll() is not None:
+                    raise RuntimeError("transformers serve did not start")
+                time.sleep(0.5)
+        yield f"http://127.0.0.1:{port}/v1", str(tiny_sft_dir)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def test_teacher_stage_against_transformers_serve(project, served_model):
+    base_url, model = served_model
+    set_params(
+        project,
+        env={"max_turns": 5},
+        teacher={"policy": "openai", "games": 4, "openai": {"base_url": base_url, "model": model, "api_key_env": "SFTBOOT_TEST_KEY", "max_tokens": 24, "concurrency": 2}},
+    )
+    result = run_stage(project, "teacher")
+    assert result.returncode == 0, result.stderr
+    games = pl.read_parquet(project / "data/rollouts/teacher.parquet")
+    assert games.height == 4 and (games["completion_tokens"] > 0).all() and (games["prompt_tokens"] > 0).all()
+    assert games["policy_id"][0] == f"openai:{model}@{base_url}"
+    metrics = json.loads((project / "metrics/teacher.json").read_text())
+    assert metrics["games"] == 4 and metrics["completion_tokens"] == int(games["completion_tokens"].sum())

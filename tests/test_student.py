@@ -82,3 +82,21 @@ def test_truncation_is_counted(tiny_model_dir, sft_records):
     counts = count_truncated(sft_records, tokenizer, max_length=200)
     assert counts["truncated"] > 0 and counts["examples"] == len(sft_records)
     assert count_truncated(sft_records, tokenizer, max_length=10_000)["truncated"] == 0
+
+
+def test_lora_sft_is_merged_into_a_standalone_model(tiny_model_dir, sft_records, tmp_path):
+    from sftboot.config import LoraParams
+
+    model, tokenizer = load_student(tiny_model_dir)
+    base = {name: tensor.clone() for name, tensor in model.state_dict().items()}
+    params = SFTParams(max_steps=3, learning_rate=1e-2, batch_size=4, lora=LoraParams(enabled=True, r=4, alpha=8))
+    trained, _ = train_sft(model, tokenizer, sft_records[:8], params, seed=0, work_dir=tmp_path, callbacks=[])
+    assert type(trained).__name__ == "LlamaForCausalLM"
+    merged = trained.state_dict()
+    assert set(merged) == set(base)  # no adapter weights left over
+    assert any(not torch.equal(base[name], merged[name]) for name in base if "proj" in name)
+    assert all(torch.equal(base[name], merged[name]) for name in base if "norm" in name)
+    trained.save_pretrained(tmp_path / "merged")
+    tokenizer.save_pretrained(tmp_path / "merged")
+    reloaded, _ = load_student(tmp_path / "merged")
+    assert all(torch.equal(tensor, merged[name]) for name, tensor in reloaded.state_dict().items())

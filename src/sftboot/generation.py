@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import torch
+from transformers.cache_utils import Cache, DynamicLayer
 
 from sftboot.answer import MOVE_END
 from sftboot.policies import Reply
@@ -37,15 +38,48 @@ class Trace:
         self.logprobs += logprobs if logprobs is not None else [0.0] * len(ids)
 
 
+class _GrowingLayer(DynamicLayer):
+    """A KV cache layer that doubles a preallocated buffer instead of concatenating at every token."""
+
+    def lazy_initialization(self, key_states: torch.Tensor, value_states: torch.Tensor) -> None:
+        super().lazy_initialization(key_states, value_states)
+        self._key_buffer = self._value_buffer = None
+
+    def update(self, key_states: torch.Tensor, value_states: torch.Tensor, *args, **kwargs):
+        if not self.is_initialized:
+            self.lazy_initialization(key_states, value_states)
+        start = 0 if self._key_buffer is None else self.keys.shape[-2]
+        end = start + key_states.shape[-2]
+        if self._key_buffer is None or end > self._key_buffer.shape[-2]:
+            capacity = max(end, 256, 2 * start)
+            self._key_buffer = _grown(self._key_buffer, key_states, capacity, start)
+            self._value_buffer = _grown(self._value_buffer, value_states, capacity, start)
+        self._key_buffer[..., start:end, :] = key_states
+        self._value_buffer[..., start:end, :] = value_states
+        self.keys, self.values = self._key_buffer[..., :end, :], self._value_buffer[..., :end, :]
+        return self.keys, self.values
+
+
+def _grown(buffer: torch.Tensor | None, like: torch.Tensor, capacity: int, filled: int) -> torch.Tensor:
+    grown = like.new_zeros((*like.shape[:-2], capacity, like.shape[-1]))
+    if buffer is not None:
+        grown[..., :filled, :] = buffer[..., :filled, :]
+    return grown
+
+
+def _new_cache(config):
+    """A growing KV cache for attention-only models; other architectures (hybrid, conv) bring their own."""
+    if set(getattr(config, "layer_types", None) or ["full_attention"]) == {"full_attention"}:
+        return Cache(layer_class_to_replicate=_GrowingLayer)
+    return None
+
+
 class KVBatch:
-    """A wave of games decoded together: one row of a static KV cache per game.
+    """A wave of games decoded together: one row of the KV cache per game, kept across turns.
 
     Rows grow by different amounts each turn; each feed is left-padded to a common width and the
-    pads are masked out, with positions counted over real tokens only. When the cache is full it
-    is rebuilt from the real tokens, which also squeezes the pads out.
+    pads are masked out, with positions counted over real tokens only.
     """
-
-    HEADROOM = 512
 
     def __init__(self, model, pad_id: int, size: int) -> None:
         self.model = model
@@ -53,24 +87,12 @@ class KVBatch:
         self.size = size
         self.tokens: list[list[int]] = [[] for _ in range(size)]
         self.logits: torch.Tensor | None = None
-        self._allocate(0)
-
-    def _allocate(self, needed: int) -> None:
-        from transformers import StaticCache
-
-        self.capacity = needed + self.HEADROOM
-        self.cache = StaticCache(config=self.model.config, max_cache_len=self.capacity)
-        self.mask = torch.zeros(self.size, self.capacity, dtype=torch.long)
-        self.used = 0
+        self.cache = _new_cache(model.config)
+        self.mask = torch.zeros(size, 0, dtype=torch.long)
 
     def feed(self, streams: list[list[int]]) -> torch.Tensor:
         """Append each row's tokens; return each row's next-token logits."""
         width = max(1, max(len(tokens) for tokens in streams))
-        if self.used + width > self.capacity:
-            streams = [old + new for old, new in zip(self.tokens, streams)]
-            self.tokens = [[] for _ in range(self.size)]
-            width = max(len(tokens) for tokens in streams)
-            self._allocate(width)
         ids = torch.full((self.size, width), self.pad_id, dtype=torch.long)
         new_mask = torch.zeros(self.size, width, dtype=torch.long)
         for row, tokens in enumerate(streams):
@@ -78,17 +100,16 @@ class KVBatch:
                 ids[row, width - len(tokens) :] = torch.tensor(tokens)
                 new_mask[row, width - len(tokens) :] = 1
         positions = torch.tensor([len(tokens) for tokens in self.tokens]).unsqueeze(1) + new_mask.cumsum(1) - 1
-        self.mask[:, self.used : self.used + width] = new_mask
-        self.used += width
+        self.mask = torch.cat([self.mask, new_mask], dim=1)
         device = self.model.device
         output = self.model(
             input_ids=ids.to(device),
             attention_mask=self.mask.to(device),
             position_ids=positions.clamp(min=0).to(device),
             cache=self.cache,
-            cache_position=torch.arange(self.used - width, self.used, device=device),
             use_cache=True,
         )
+        self.cache = output.past_key_values
         for row, tokens in enumerate(streams):
             self.tokens[row] += tokens
         self.logits = output.logits[:, -1, :].float().cpu()

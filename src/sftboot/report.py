@@ -22,7 +22,7 @@ REFERENCE = {
     },
 }
 MODELS = ("teacher", "base", "sft", "rl")
-OPPONENT_TITLES = {"random": "vs a random opponent (p = 1)", "optimal": "vs the optimal opponent (p = 0)"}
+OPPONENT_TITLES = {"random": "a random opponent (p = 1)", "optimal": "the optimal opponent (p = 0)"}
 COLUMNS = ("win", "draw", "loss", "format", "invalid_games")
 
 
@@ -76,7 +76,7 @@ def render_report(evals: dict, counts: dict, stage_seconds: dict) -> str:
     ]
     for opponent, title in OPPONENT_TITLES.items():
         games = next(iter(evals.values()))[opponent]["games"] if evals else 0
-        lines += [f"## {title.capitalize()} — {games} games per model", ""] + outcome_table(evals, opponent) + [""]
+        lines += [f"## Against {title}: {games} games per model", ""] + outcome_table(evals, opponent) + [""]
     lines += ["## Student minus teacher (percentage points)", ""] + student_minus_teacher(evals) + [""]
     lines += ["## Data", ""]
     teacher, kept, validation = counts.get("teacher", {}), counts.get("filter", {}), counts.get("validate", {})
@@ -111,7 +111,7 @@ def plot_outcomes(evals: dict, path: Path) -> None:
             values = [evals[m][opponent][outcome]["pct"] for m in models]
             axis.barh(models, values, left=left, color=colour, label=outcome)
             left = [a + b for a, b in zip(left, values)]
-        axis.set_title(OPPONENT_TITLES[opponent])
+        axis.set_title(f"vs {OPPONENT_TITLES[opponent]}")
         axis.set_xlim(0, 100)
         axis.set_xlabel("% of games")
     axes[0].invert_yaxis()

@@ -128,7 +128,7 @@ def train_rl(model, tokenizer, params: RLParams, env: EnvParams, seed: int, work
     """GRPO on whole games; resumes from the newest checkpoint in `work_dir` when a run was cut short."""
     from trl import GRPOConfig, GRPOTrainer
 
-    from sftboot.sft import lora_config
+    from sftboot.sft import lora_config, standalone, trainer_defaults
 
     config = GRPOConfig(
         output_dir=str(work_dir),
@@ -144,16 +144,11 @@ def train_rl(model, tokenizer, params: RLParams, env: EnvParams, seed: int, work
         epsilon_high=params.epsilon_high,  # unset, CISPO would cap every importance weight at 0.2
         beta=params.beta,
         reward_weights=REWARD_WEIGHTS,
-        bf16=False,
-        activation_checkpointing=False,
-        logging_steps=1,
         save_strategy="steps",
         save_steps=params.save_steps,
         save_total_limit=1,
-        report_to=[],
-        seed=seed,
-        data_seed=seed,
         log_completions=False,
+        **trainer_defaults(seed),
     )
     trainer = GRPOTrainer(
         model=model,
@@ -167,7 +162,4 @@ def train_rl(model, tokenizer, params: RLParams, env: EnvParams, seed: int, work
     )
     checkpoint = latest_checkpoint(work_dir)
     trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
-    trained = trainer.model
-    if params.lora.enabled:
-        trained = trained.merge_and_unload()
-    return trained, trainer.state.log_history
+    return standalone(trainer.model, params.lora), trainer.state.log_history

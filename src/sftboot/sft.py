@@ -20,6 +20,23 @@ def lora_config(params: LoraParams):
     )
 
 
+def trainer_defaults(seed: int) -> dict:
+    """Settings both trainers share: fp32 on CPU, no checkpointing, a log line per step, seeded."""
+    return {
+        "bf16": False,
+        "activation_checkpointing": False,  # costs ~25 % throughput on CPU for memory a small model does not need
+        "logging_steps": 1,
+        "report_to": [],
+        "seed": seed,
+        "data_seed": seed,
+    }
+
+
+def standalone(model, lora: LoraParams):
+    """The trained model as plain weights: LoRA adapters merged back in."""
+    return model.merge_and_unload() if lora.enabled else model
+
+
 def count_truncated(records: list[dict], tokenizer, max_length: int) -> dict:
     """How many examples exceed `max_length` tokens once templated (SFTTrainer cuts them)."""
     lengths = [len(tokenizer.apply_chat_template(r["messages"], tokenize=True, return_dict=True)["input_ids"]) for r in records]
@@ -48,14 +65,8 @@ def train_sft(model, tokenizer, records: list[dict], params: SFTParams, seed: in
         lr_scheduler_type="cosine",
         max_length=params.max_length,
         assistant_only_loss=True,
-        bf16=False,
-        activation_checkpointing=False,  # costs ~25 % throughput on CPU for memory a small model does not need
-        logging_steps=1,
         save_strategy="no",
-        report_to=[],
-        seed=seed,
-        data_seed=seed,
-        disable_tqdm=False,
+        **trainer_defaults(seed),
     )
     trainer = SFTTrainer(
         model=model,
@@ -66,7 +77,4 @@ def train_sft(model, tokenizer, records: list[dict], params: SFTParams, seed: in
         callbacks=callbacks,
     )
     trainer.train()
-    trained = trainer.model
-    if params.lora.enabled:
-        trained = trained.merge_and_unload()
-    return trained, trainer.state.log_history
+    return standalone(trainer.model, params.lora), trainer.state.log_history

@@ -1,0 +1,71 @@
+"""The evaluation harness and its statistics."""
+
+import json
+import subprocess
+import sys
+
+import polars as pl
+import pytest
+
+from sftboot.evaluation import evaluate
+from sftboot.metrics import summarize, wilson_interval
+from sftboot.policies.scripted import ScriptedTeacher
+
+
+def test_wilson_interval_known_values():
+    low, high = wilson_interval(50, 100)
+    assert (round(low, 4), round(high, 4)) == (0.4038, 0.5962)
+    low, high = wilson_interval(0, 100)
+    assert low == 0.0 and round(high, 4) == 0.037
+    low, high = wilson_interval(100, 100)
+    assert round(low, 4) == 0.963 and high == 1.0
+
+
+def test_summary_rates_on_crafted_games():
+    games = pl.DataFrame(
+        {
+            "outcome": ["win", "win", "draw", "loss"],
+            "turns": [3, 4, 5, 2],
+            "well_formed_turns": [3, 4, 4, 0],
+            "invalid_moves": [0, 0, 1, 2],
+            "reward_total": [1.2, 1.2, 0.56, -0.1],
+            "completion_tokens": [30, 40, 50, 20],
+            "prompt_tokens": [0, 0, 0, 0],
+            "cost_usd": [0.0, 0.0, 0.0, 0.0],
+        }
+    )
+    summary = summarize(games)
+    assert summary["win"]["pct"] == 50.0 and summary["draw"]["pct"] == 25.0 and summary["loss"]["pct"] == 25.0
+    assert summary["format"]["pct"] == round(100 * 11 / 14, 2)
+    assert summary["invalid_games"]["pct"] == 50.0
+    assert summary["mean_turns"] == 3.5 and summary["completion_tokens_per_game"] == 35.0
+    assert summary["win"]["ci95_low"] < 50 < summary["win"]["ci95_high"]
+
+
+def test_scripted_teacher_through_the_harness():
+    results = evaluate(ScriptedTeacher(1.0, seed=0), ["random", "optimal"], games=100, seed=1, max_turns=8, batch_size=100)
+    assert results["optimal"]["draw"]["pct"] == 100.0
+    assert results["random"]["loss"]["pct"] == 0.0 and results["random"]["win"]["pct"] > 80
+    assert results["random"]["format"]["pct"] == 100.0
+
+
+def test_cli_eval_on_a_checkpoint_and_on_bad_input(tiny_model_dir):
+    result = subprocess.run(
+        [sys.executable, "-m", "sftboot.cli", "eval", "--model", str(tiny_model_dir), "--opponent", "random", "--games", "3", "--max-tokens", "8", "--json"],
+        capture_output=True, text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    metrics = json.loads(result.stdout[result.stdout.index("{"):])
+    assert metrics["random"]["games"] == 3 and metrics["random"]["loss"]["pct"] == 100.0
+    missing = subprocess.run([sys.executable, "-m", "sftboot.cli", "eval", "--model", "no/such/folder"], capture_output=True, text=True)
+    assert missing.returncode == 2 and "no model folder at no/such/folder" in missing.stderr and "Traceback" not in missing.stderr
+
+
+def test_cli_play_against_the_scripted_teacher():
+    moves = "\n".join(str(cell) for cell in range(9) for _ in range(2)) + "\n"
+    result = subprocess.run(
+        [sys.executable, "-m", "sftboot.cli", "play", "scripted", "--seed", "4", "--show-thinking"], input=moves, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    assert "<think>" in result.stdout and "model plays X at" in result.stdout
+    assert any(ending in result.stdout for ending in ("The model wins.", "You win!", "A draw."))
