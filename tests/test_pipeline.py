@@ -26,6 +26,20 @@ def _commit(repo, message):
     subprocess.run([*git, "commit", "-qm", message], cwd=repo, check=True, capture_output=True)
 
 
+def _push_and_pull_through_a_local_remote(repo):
+    """`dvc push` data and models; a fresh clone's `dvc pull` gets identical bytes and nothing to rerun."""
+    storage = repo.parent / "storage"
+    dvc(repo, "remote", "add", "-d", "storage", str(storage))
+    _commit(repo, "remote")
+    dvc(repo, "push")
+    clone = repo.parent / "clone"
+    subprocess.run(["git", "clone", "-q", str(repo), str(clone)], check=True)
+    dvc(clone, "pull")
+    for path in ("data/rollouts/teacher.parquet", "data/sft/train.jsonl", "models/sft/model.safetensors", "models/rl/model.safetensors"):
+        assert (clone / path).read_bytes() == (repo / path).read_bytes(), path
+    assert "up to date" in dvc(clone, "status").stdout
+
+
 def test_micro_pipeline_end_to_end_and_experiment_reruns(repo):
     set_params(repo, **MICRO)
     first = _ran(dvc(repo, "repro").stdout)
@@ -44,6 +58,7 @@ def test_micro_pipeline_end_to_end_and_experiment_reruns(repo):
     assert "metrics/eval/teacher.json" in shown and "metrics/eval/rl.json" in shown
 
     _commit(repo, "micro baseline")
+    _push_and_pull_through_a_local_remote(repo)
     experiment = dvc(repo, "exp", "run", "-S", "rl.learning_rate=0.0002")
     ran = _ran(experiment.stdout)
     # evaluate@rl runs when the new weights differ; on micro params RL may have no reward signal

@@ -68,7 +68,7 @@ def test_sft_trains_on_assistant_tokens_only(tiny_model_dir, sft_records, tmp_pa
     from trl import SFTConfig, SFTTrainer
 
     model, tokenizer = load_student(tiny_model_dir)
-    config = SFTConfig(output_dir=str(tmp_path), assistant_only_loss=True, max_length=1024, report_to=[], bf16=False)
+    config = SFTConfig(output_dir=str(tmp_path), assistant_only_loss=True, max_length=1024, report_to=[], bf16=False, activation_checkpointing=False)
     trainer = SFTTrainer(model=model, args=config, train_dataset=Dataset.from_list(sft_records[:4]), processing_class=tokenizer)
     for example, record in zip(trainer.train_dataset, sft_records[:4]):
         assistant_tokens = sum(label != -100 for label in example["labels"])
