@@ -28,8 +28,7 @@ def main() -> None:
     write_text(REPORT_OUT, render_report(evals, counts, seconds))
     write_json(OUTCOMES_OUT, outcome_rows(evals))
     with atomic_path(PLOT_OUT) as temporary:
-        plot_outcomes(evals, temporary.with_suffix(".png"))
-        temporary.with_suffix(".png").replace(temporary)
+        plot_outcomes(evals, temporary)
     print(f"report: {REPORT_OUT}, {PLOT_OUT}")
 
 

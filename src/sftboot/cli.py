@@ -19,7 +19,7 @@ from sftboot.evaluation import OPPONENTS, evaluate, load_student_policy
 OPENAI_PREFIX = "openai:"
 
 
-def _policy(model: str, base_url: str | None, api_key_env: str, max_tokens: int):
+def _policy(model: str, base_url: str | None, api_key_env: str, max_tokens: int, concurrency: int = 8):
     if model == "scripted":
         from sftboot.policies.scripted import ScriptedTeacher
 
@@ -28,7 +28,7 @@ def _policy(model: str, base_url: str | None, api_key_env: str, max_tokens: int)
         from sftboot.config import OpenAITeacherParams
         from sftboot.policies.openai_chat import OpenAIChatPolicy
 
-        settings = {"model": model[len(OPENAI_PREFIX) :], "api_key_env": api_key_env}
+        settings = {"model": model[len(OPENAI_PREFIX) :], "api_key_env": api_key_env, "concurrency": concurrency}
         if base_url:
             settings["base_url"] = base_url
         return OpenAIChatPolicy(OpenAITeacherParams(**settings))
@@ -36,10 +36,9 @@ def _policy(model: str, base_url: str | None, api_key_env: str, max_tokens: int)
 
 
 def _eval(args: argparse.Namespace) -> None:
-    policy = _policy(args.model, args.base_url, args.api_key_env, args.max_tokens)
+    policy = _policy(args.model, args.base_url, args.api_key_env, args.max_tokens, args.concurrency)
     opponents = list(OPPONENTS) if args.opponent == "both" else [args.opponent]
-    batch_size = args.concurrency if args.model.startswith(OPENAI_PREFIX) else args.games
-    results = evaluate(policy, opponents, args.games, args.seed, args.max_turns, batch_size)
+    results = evaluate(policy, opponents, args.games, args.seed, args.max_turns, batch_size=args.games)
     for opponent, result in results.items():
         print(
             f"{args.model} vs {opponent} ({result['games']} games): win {result['win']['pct']}% "
@@ -78,8 +77,9 @@ def _play(args: argparse.Namespace) -> None:
         if args.show_thinking:
             print(f"model: {answer}")
         print(f"model plays X at {extract_move(answer)}")
+        invalid_before = env.invalid_moves
         env.step(answer)
-        if env.messages[-1]["content"].startswith(("Invalid", "Please")):
+        if env.invalid_moves > invalid_before:
             print("(not a legal move; the model tries again)")
     print(rules.render(env.board))
     print({"win": "The model wins.", "loss": "You win!" if not env.capped else "The model ran out of turns.", "draw": "A draw."}[env.outcome])

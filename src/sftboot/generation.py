@@ -1,9 +1,10 @@
-"""A local transformers model as a policy: all live games answered in one batched `generate` per turn.
+"""A local transformers model as a policy: every live game decoded together, one forward pass per token.
 
 Each game keeps its exact token stream (prompt, then the model's tokens and the environment's
 tokens in the order they happened), so RL trains on precisely the tokens that were sampled, with
-their sampling log-probs, and the environment's tokens masked out. Generation stops per game at
-`</move>` or the end-of-turn token (left padding, KV cache within the turn).
+their sampling log-probs, and the environment's tokens masked out. The KV cache of a wave of
+games lives across turns, so each turn feeds only the environment's new tokens; generation stops
+per game at `</move>`, the end-of-turn token or its token budget.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from sftboot.policies import Reply
 class Trace:
     """One game's token stream; `env_mask` is 1 on model tokens, 0 on environment tokens."""
 
-    conversation: list[dict]
+    conversation: list[dict]  # held so its id(), the trace's key, cannot be reused while the game lives
     rendered: str
     prompt_ids: list[int]
     completion_ids: list[int] = field(default_factory=list)
@@ -187,15 +188,14 @@ class StudentPolicy:
             if self.temperature > 0:
                 logprobs = torch.log_softmax(logits / self.temperature, dim=-1)
                 sampled = torch.multinomial(logprobs.exp(), 1, generator=self._generator).squeeze(1)
-            else:
-                logprobs = torch.log_softmax(logits, dim=-1)
-                sampled = logits.argmax(dim=-1)
+            else:  # greedy decoding has no use for log-probs
+                logprobs, sampled = None, logits.argmax(dim=-1)
             step = [[] for _ in range(batch.size)]
             for i in sorted(live):
                 token = int(sampled[rows[i]])
                 tokens, token_logprobs, text = outputs[i]
                 tokens.append(token)
-                token_logprobs.append(float(logprobs[rows[i], token]))
+                token_logprobs.append(float(logprobs[rows[i], token]) if logprobs is not None else 0.0)
                 text += self.tokenizer.decode([token])
                 outputs[i] = (tokens, token_logprobs, text)
                 step[rows[i]] = [token]
@@ -212,7 +212,7 @@ class StudentPolicy:
         replies = []
         for trace, (tokens, token_logprobs) in zip(traces, generated):
             context = len(trace.prompt_ids) + len(trace.completion_ids)
-            trace.extend(tokens, from_model=True, logprobs=token_logprobs if self.temperature > 0 else None)
+            trace.extend(tokens, from_model=True, logprobs=token_logprobs)
             trace.rendered += self.tokenizer.decode(tokens, skip_special_tokens=False)
             text = self.tokenizer.decode(tokens, skip_special_tokens=True)
             replies.append(Reply(text=text, prompt_tokens=context, completion_tokens=len(tokens)))

@@ -117,7 +117,7 @@ def plot_outcomes(evals: dict, path: Path) -> None:
     axes[0].invert_yaxis()
     axes[1].legend(loc="lower right")
     figure.tight_layout()
-    figure.savefig(path, dpi=110)
+    figure.savefig(path, dpi=110, format="png")  # the path may be a temporary name without .png
     plt.close(figure)
 
 
