@@ -2,7 +2,9 @@
 
 `student.model: builtin:tiny` (default) builds a small Llama-style model and a task tokenizer from
 the config in params, offline; any other value is a hub id (needs network) or a local folder.
-Every later stage loads models/base through `from_pretrained`.
+With `student.pretrain.steps` > 0 the model is first trained on the environment's own texts
+(random players' games, no answer format: see sftboot.pretrain), a stand-in for the pretraining a
+hub model already has. Every later stage loads models/base through `from_pretrained`.
 
     dvc repro base
 """
@@ -12,8 +14,9 @@ from pathlib import Path
 from sftboot.config import load_params
 from sftboot.errors import exits_cleanly
 from sftboot.io import write_json
-from sftboot.student import materialize_base
-from sftboot.workspace import replace_dir
+from sftboot.pretrain import pretrain
+from sftboot.student import load_student, materialize_base
+from sftboot.workspace import WORK_DIR, replace_dir
 
 MODEL_OUT = Path("models/base")
 METRICS_OUT = Path("metrics/base.json")
@@ -22,8 +25,16 @@ METRICS_OUT = Path("metrics/base.json")
 @exits_cleanly
 def main() -> None:
     params = load_params()
+    settings = params.student.pretrain
     with replace_dir(MODEL_OUT) as folder:
         summary = materialize_base(params.student.model, params.student.builtin, params.seed, folder)
+        if settings.steps:
+            model, tokenizer = load_student(folder)
+            trained, history = pretrain(model, tokenizer, settings, params.seed, WORK_DIR / "pretrain", [])
+            trained.save_pretrained(folder)
+            losses = [entry["loss"] for entry in history if "loss" in entry]
+            seconds = next(entry["train_runtime"] for entry in history if "train_runtime" in entry)
+            summary |= {"pretrain_steps": len(losses), "pretrain_first_loss": round(losses[0], 4), "pretrain_final_loss": round(losses[-1], 4), "pretrain_seconds": round(seconds, 1)}
     write_json(METRICS_OUT, summary)
     print(f"base: {summary['model']} ({summary['parameters']:,} parameters) -> {MODEL_OUT}")
 

@@ -2,7 +2,8 @@
 
 report.md puts this run's base, SFT and RL students and the teacher beside the published
 reference rows, with the student-minus-teacher difference, the data counts and stage times;
-report_outcomes.png and metrics/report/outcomes.json (a DVC plot) show outcomes per model and opponent.
+report_outcomes.png and metrics/report/outcomes.json (a DVC plot) show outcomes per model and opponent;
+metrics/summary.json holds the headline figures flat, as columns for `dvc exp show`.
 
     dvc repro report
 """
@@ -11,12 +12,13 @@ from pathlib import Path
 
 from sftboot.errors import exits_cleanly
 from sftboot.io import atomic_path, write_json, write_text
-from sftboot.report import outcome_rows, plot_outcomes, read_json, render_report
+from sftboot.report import key_figures, outcome_rows, plot_outcomes, read_json, render_report
 
 EVAL_DIR = Path("metrics/eval")
 REPORT_OUT = Path("report.md")
 PLOT_OUT = Path("report_outcomes.png")
 OUTCOMES_OUT = Path("metrics/report/outcomes.json")
+SUMMARY_OUT = Path("metrics/summary.json")
 
 
 @exits_cleanly
@@ -27,6 +29,7 @@ def main() -> None:
     seconds |= {f"evaluate {name}": result.get("seconds") for name, result in evals.items()}
     write_text(REPORT_OUT, render_report(evals, counts, seconds))
     write_json(OUTCOMES_OUT, outcome_rows(evals))
+    write_json(SUMMARY_OUT, key_figures(evals))
     with atomic_path(PLOT_OUT) as temporary:
         plot_outcomes(evals, temporary)
     print(f"report: {REPORT_OUT}, {PLOT_OUT}")

@@ -47,23 +47,30 @@ def run_stage(folder: Path, stage: str, env: dict | None = None, **kwargs) -> su
     )
 
 
-@pytest.fixture
-def repo(tmp_path):
-    """A fresh git + DVC repository holding the project's files as they are now (committed or not)."""
+def snapshot_repo(target: Path) -> Path:
+    """A fresh git + DVC repository at `target` holding the project's files as they are now (committed or not)."""
     listed = subprocess.run(
         ["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT, capture_output=True, text=True, check=True
     ).stdout.split("\n")
-    target = tmp_path / "repo"
     for name in filter(None, listed):
         source = ROOT / name
         if source.is_file():
             (target / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, target / name)
-    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t", "-c", "commit.gpgsign=false"]
     subprocess.run(["git", "init", "-q"], cwd=target, check=True)
-    subprocess.run([*git, "add", "-A"], cwd=target, check=True)
-    subprocess.run([*git, "commit", "-qm", "snapshot"], cwd=target, check=True)
+    commit(target, "snapshot")
     return target
+
+
+def commit(folder: Path, message: str) -> None:
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t", "-c", "commit.gpgsign=false"]
+    subprocess.run([*git, "add", "-A"], cwd=folder, check=True, capture_output=True)
+    subprocess.run([*git, "commit", "-qm", message], cwd=folder, check=True, capture_output=True)
+
+
+@pytest.fixture
+def repo(tmp_path):
+    return snapshot_repo(tmp_path / "repo")
 
 
 def dvc(folder: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:

@@ -1,69 +1,130 @@
-"""The whole pipeline on micro params, through the real `dvc` CLI in a fresh repository."""
+"""The whole pipeline on the micro profile, through the real `dvc` CLI in fresh repositories:
+profiles, reruns of only what a change touches, experiments, metrics, and remote storage."""
 
 import json
+import os
 import subprocess
 
-from conftest import TINY, dvc, set_params
+import pytest
+from conftest import commit, dvc, snapshot_repo
 
-MICRO = dict(
-    env={"max_turns": 5},
-    teacher={"games": 40},
-    validate={"min_examples": 5},
-    student={"builtin": TINY},
-    sft={"epochs": 1, "batch_size": 8},
-    rl={"steps": 1, "games_per_step": 4, "num_generations": 2, "num_groups": 2, "max_tokens_per_turn": 8, "max_tokens_per_game": 40, "save_steps": 1},
-    eval={"games": 4, "batch_size": 4, "max_tokens_per_turn": 8},
-)
-
-
-def _ran(output: str) -> list[str]:
-    return [line.split("'")[1] for line in output.splitlines() if line.startswith("Running stage")]
+STAGES = {"teacher", "filter", "validate", "base", "sft", "rl", "evaluate@base", "evaluate@sft", "evaluate@rl", "evaluate_teacher", "report"}
+# -S override -> (stages that must rerun, stages allowed to rerun: those downstream of the change)
+RERUNS = {
+    "teacher.games=44": ({"teacher", "evaluate_teacher"}, {"teacher", "evaluate_teacher", "filter", "validate", "sft", "rl", "evaluate@sft", "evaluate@rl", "report"}),
+    "filter.keep=[win]": ({"filter", "validate"}, {"filter", "validate", "sft", "rl", "evaluate@sft", "evaluate@rl", "report"}),
+    "sft.learning_rate=0.002": ({"sft"}, {"sft", "rl", "evaluate@sft", "evaluate@rl", "report"}),
+    "rl.learning_rate=0.0002": ({"rl"}, {"rl", "evaluate@rl", "report"}),
+    "eval.games=6": ({"evaluate@base", "evaluate@sft", "evaluate@rl", "evaluate_teacher"}, {"evaluate@base", "evaluate@sft", "evaluate@rl", "evaluate_teacher", "report"}),
+}
+MODEL_FILES = ("data/rollouts/teacher.parquet", "data/sft/train.jsonl", "models/sft/model.safetensors", "models/rl/model.safetensors")
 
 
-def _commit(repo, message):
-    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t", "-c", "commit.gpgsign=false"]
-    subprocess.run([*git, "add", "-A"], cwd=repo, check=True, capture_output=True)
-    subprocess.run([*git, "commit", "-qm", message], cwd=repo, check=True, capture_output=True)
+def _ran(output: str) -> set[str]:
+    return {line.split("'")[1] for line in output.splitlines() if line.startswith("Running stage")}
 
 
-def _push_and_pull_through_a_local_remote(repo):
-    """`dvc push` data and models; a fresh clone's `dvc pull` gets identical bytes and nothing to rerun."""
-    storage = repo.parent / "storage"
-    dvc(repo, "remote", "add", "-d", "storage", str(storage))
-    _commit(repo, "remote")
-    dvc(repo, "push")
-    clone = repo.parent / "clone"
-    subprocess.run(["git", "clone", "-q", str(repo), str(clone)], check=True)
-    dvc(clone, "pull")
-    for path in ("data/rollouts/teacher.parquet", "data/sft/train.jsonl", "models/sft/model.safetensors", "models/rl/model.safetensors"):
-        assert (clone / path).read_bytes() == (repo / path).read_bytes(), path
-    assert "up to date" in dvc(clone, "status").stdout
+def _reset(repo) -> None:
+    """Back to the committed micro baseline: `dvc exp run` applies its results to the workspace."""
+    subprocess.run(["git", "reset", "-q", "--hard"], cwd=repo, check=True)
+    dvc(repo, "checkout", "--force")
 
 
-def test_micro_pipeline_end_to_end_and_experiment_reruns(repo):
-    set_params(repo, **MICRO)
-    first = _ran(dvc(repo, "repro").stdout)
-    assert {"teacher", "filter", "validate", "base", "sft", "rl", "evaluate@base", "evaluate@sft", "evaluate@rl", "evaluate_teacher", "report"} == set(first)
-    report = (repo / "report.md").read_text()
+@pytest.fixture(scope="module")
+def micro(tmp_path_factory):
+    """A repository where `dvc exp run -S profile=micro` has run every stage, committed as the baseline."""
+    repo = snapshot_repo(tmp_path_factory.mktemp("micro") / "repo")
+    ran = _ran(dvc(repo, "exp", "run", "-S", "profile=micro").stdout)
+    assert ran == STAGES
+    commit(repo, "micro baseline")
+    return repo
+
+
+def test_micro_profile_runs_every_stage_and_a_second_repro_runs_nothing(micro):
+    _reset(micro)
+    params = (micro / "params.yaml").read_text()
+    assert "games: 40" in params and "builtin:tiny" in params  # composed from conf/profile/micro.yaml
+    report = (micro / "report.md").read_text()
     assert "Against the optimal opponent" in report and "| teacher |" in report and "| rl |" in report
     for name in ("base", "sft", "rl", "teacher"):
-        metrics = json.loads((repo / f"metrics/eval/{name}.json").read_text())
-        assert metrics["random"]["games"] == 4 and metrics["optimal"]["games"] == 4
-    for folder in ("models/base", "models/sft", "models/rl"):
-        assert (repo / folder / "config.json").exists()
-    assert (repo / "metrics/sft/plots/metrics/loss.tsv").exists() and (repo / "metrics/rl/plots/metrics/reward.tsv").exists()
+        metrics = json.loads((micro / f"metrics/eval/{name}.json").read_text())
+        assert metrics["random"]["games"] == 8 and metrics["optimal"]["games"] == 8
+    assert (micro / "metrics/sft/plots/metrics/loss.tsv").exists() and (micro / "metrics/rl/plots/metrics/reward.tsv").exists()
+    assert _ran(dvc(micro, "repro").stdout) == set()
+    assert "up to date" in dvc(micro, "status").stdout
 
-    assert _ran(dvc(repo, "repro").stdout) == []
-    shown = dvc(repo, "metrics", "show").stdout
-    assert "metrics/eval/teacher.json" in shown and "metrics/eval/rl.json" in shown
+    shown = dvc(micro, "exp", "show", "--csv", "--drop", ".*", "--keep", "Experiment|^(rl|teacher)_").stdout
+    header = shown.splitlines()[0]
+    for column in ("rl_draw_vs_optimal", "teacher_draw_vs_optimal", "rl_win_vs_random", "rl_format", "rl_invalid_games"):
+        assert column in header
+    html = dvc(micro, "plots", "show", "-o", str(micro.parent / "plots")).stdout
+    assert (micro.parent / "plots" / "index.html").exists(), html
 
-    _commit(repo, "micro baseline")
-    _push_and_pull_through_a_local_remote(repo)
-    experiment = dvc(repo, "exp", "run", "-S", "rl.learning_rate=0.0002")
-    ran = _ran(experiment.stdout)
-    # evaluate@rl runs when the new weights differ; on micro params RL may have no reward signal
-    assert ran[0] == "rl" and set(ran) <= {"rl", "evaluate@rl", "report"}
 
-    failed = dvc(repo, "exp", "run", "-S", "rl.learning_rate=-1", check=False)
+@pytest.mark.parametrize("override", RERUNS)
+def test_a_changed_section_reruns_only_what_lies_downstream(micro, override):
+    _reset(micro)
+    must, allowed = RERUNS[override]
+    ran = _ran(dvc(micro, "exp", "run", "-S", "profile=micro", "-S", override).stdout)
+    assert must <= ran <= allowed, sorted(ran)
+    diff = dvc(micro, "metrics", "diff", "HEAD").stdout
+    assert "metrics/eval/" in diff or "metrics/summary.json" in diff or override.startswith("rl.")
+
+
+def test_report_code_change_reruns_only_the_report(micro):
+    _reset(micro)
+    with open(micro / "src/sftboot/report.py", "a") as code:
+        code.write("\n# touched\n")
+    status = dvc(micro, "status").stdout
+    changed = {line.rstrip(":") for line in status.splitlines() if line and not line.startswith((" ", "\t"))}
+    assert changed == {"report"}, status
+
+
+def test_a_bad_set_param_fails_the_experiment_with_the_config_error(micro):
+    _reset(micro)
+    failed = dvc(micro, "exp", "run", "-S", "profile=micro", "-S", "rl.learning_rate=-1", check=False)
     assert failed.returncode != 0
     assert "params.yaml: rl.learning_rate: Input should be greater than 0" in failed.stdout + failed.stderr
+    unknown = dvc(micro, "exp", "run", "-S", "profile=micro", "-S", "rl.learning_rat=0.1", check=False)
+    assert unknown.returncode != 0 and "rl.learning_rat" in unknown.stdout + unknown.stderr
+
+
+def _round_trip(repo, name: str, remote_url: str, *modify: list[str]):
+    """Push to the remote; a fresh clone pulls byte-identical data and models with nothing to rerun."""
+    dvc(repo, "remote", "add", "-f", "-d", "storage", remote_url)
+    for option in modify:
+        dvc(repo, "remote", "modify", "storage", *option)
+    commit(repo, "remote")
+    dvc(repo, "push")
+    clone = repo.parent / f"clone-{name}"
+    subprocess.run(["git", "clone", "-q", str(repo), str(clone)], check=True)
+    dvc(clone, "pull")
+    for path in MODEL_FILES:
+        assert (clone / path).read_bytes() == (repo / path).read_bytes(), path
+    assert "up to date" in dvc(clone, "status").stdout
+    assert _ran(dvc(clone, "repro").stdout) == set()
+
+
+def test_push_and_pull_through_a_local_folder_remote(micro):
+    _reset(micro)
+    _round_trip(micro, "local", str(micro.parent / "storage"))
+
+
+def test_push_and_pull_through_an_s3_compatible_server(micro, monkeypatch):
+    boto3 = pytest.importorskip("boto3")
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        endpoint = f"http://{host}:{port}"
+        for key, value in {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_DEFAULT_REGION": "us-east-1"}.items():
+            monkeypatch.setenv(key, value)
+        boto3.client("s3", endpoint_url=endpoint).create_bucket(Bucket="sftboot")
+        _reset(micro)
+        _round_trip(micro, "s3", "s3://sftboot/cache", ["endpointurl", endpoint])
+        stored = boto3.client("s3", endpoint_url=endpoint).list_objects_v2(Bucket="sftboot")
+        assert stored["KeyCount"] > 0
+    finally:
+        server.stop()

@@ -80,9 +80,17 @@ class BuiltinModelParams(Section):
         return self
 
 
+class PretrainParams(Section):
+    steps: int = Field(0, ge=0, description="0: none; > 0: language modelling on the environment's texts first")
+    games: int = Field(2000, ge=1, description="random-player games whose messages form the texts")
+    learning_rate: float = Field(3e-3, gt=0, lt=1)
+    batch_size: int = Field(16, ge=1)
+
+
 class StudentParams(Section):
     model: str = Field("builtin:tiny", min_length=1, description="builtin:tiny, a hub id or a local folder")
     builtin: BuiltinModelParams = BuiltinModelParams()
+    pretrain: PretrainParams = PretrainParams()
 
 
 class LoraParams(Section):

@@ -56,6 +56,19 @@ def student_minus_teacher(evals: dict[str, dict]) -> list[str]:
     return lines
 
 
+def key_figures(evals: dict[str, dict]) -> dict:
+    """Flat headline numbers, one column each in `dvc exp show` and one line each in `dvc metrics diff`."""
+    figures = {}
+    for model in MODELS:
+        if model in evals:
+            figures[f"{model}_draw_vs_optimal"] = evals[model]["optimal"]["draw"]["pct"]
+            figures[f"{model}_win_vs_random"] = evals[model]["random"]["win"]["pct"]
+            figures[f"{model}_loss_vs_random"] = evals[model]["random"]["loss"]["pct"]
+            figures[f"{model}_format"] = min(evals[model][opponent]["format"]["pct"] for opponent in OPPONENT_TITLES)
+            figures[f"{model}_invalid_games"] = max(evals[model][opponent]["invalid_games"]["pct"] for opponent in OPPONENT_TITLES)
+    return figures
+
+
 def outcome_rows(evals: dict[str, dict]) -> list[dict]:
     """Long-format rows for the DVC outcome plot."""
     return [

@@ -1,8 +1,9 @@
 """The student model: the embedded `builtin:tiny` (made from a config, no download) or any hub/local model.
 
 `builtin:tiny` is a small Llama-architecture causal LM with a byte-level BPE tokenizer trained on
-this task's own texts (digits and the answer tags are single tokens, so a board costs few tokens)
-and a chat template whose assistant turns are marked with `{% generation %}` for assistant-only
+this task's own texts: every cell (a digit, X or O) and every answer tag is a token of its own and
+the fixed phrases between them merge into few tokens, so a board is its nine cells plus separators
+and a game costs about half the tokens a word-level BPE needs. The chat template whose assistant turns are marked with `{% generation %}` for assistant-only
 SFT loss. It is saved with `save_pretrained` and from then on loaded like any other model.
 """
 
@@ -49,12 +50,16 @@ def task_corpus(samples: int, seed: int) -> list[str]:
 
 
 def build_tokenizer(vocab_size: int, seed: int):
-    from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers, trainers
+    from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
     tokenizer = Tokenizer(models.BPE())
+    # Cells and tags stand alone; the text between them may merge across spaces into phrase tokens.
     tokenizer.pre_tokenizer = pre_tokenizers.Sequence(
-        [pre_tokenizers.Digits(individual_digits=True), pre_tokenizers.ByteLevel(add_prefix_space=False)]
+        [
+            pre_tokenizers.Split(Regex(r"</?think>|</?move>|[0-9]|\b[XO]\b"), behavior="isolated"),
+            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+        ]
     )
     tokenizer.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
@@ -62,6 +67,7 @@ def build_tokenizer(vocab_size: int, seed: int):
         special_tokens=SPECIALS,
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
+        max_token_length=64,
     )
     tokenizer.train_from_iterator(task_corpus(200, seed), trainer=trainer)
     # Whole tokens, but not special ones: decoding with skip_special_tokens must keep the tags.
