@@ -100,3 +100,26 @@ def test_lora_sft_is_merged_into_a_standalone_model(tiny_model_dir, sft_records,
     tokenizer.save_pretrained(tmp_path / "merged")
     reloaded, _ = load_student(tmp_path / "merged")
     assert all(torch.equal(tensor, merged[name]) for name, tensor in reloaded.state_dict().items())
+
+
+def test_tokenizer_gives_every_cell_a_token_of_its_own(tiny_model_dir):
+    from sftboot.board import render
+
+    _, tokenizer = load_student(tiny_model_dir)
+    pieces = tokenizer.tokenize(render("XO  X   O"))
+    cells = [piece for piece in pieces if piece in set("012345678XO")]
+    assert cells == ["X", "O", "2", "3", "X", "5", "6", "7", "O"]
+    assert len(pieces) == 17  # nine cells and eight separators
+
+
+def test_pretraining_texts_hold_the_environment_but_no_answer(tiny_model_dir):
+    from sftboot.pretrain import pretraining_texts
+
+    _, tokenizer = load_student(tiny_model_dir)
+    texts = [record["text"] for record in pretraining_texts(20, 0, tokenizer)]
+    assert len(texts) == 20 and len(set(texts)) == 20
+    joined = "\n".join(texts)
+    assert "Available positions" in joined and "Opponent (O) played" in joined
+    for forbidden in ("<move>", "<think>", "assistant", "You play tic-tac-toe"):
+        assert forbidden not in joined
+    assert pretraining_texts(20, 0, tokenizer) == pretraining_texts(20, 0, tokenizer)
