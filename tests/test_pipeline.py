@@ -67,8 +67,9 @@ def test_a_changed_section_reruns_only_what_lies_downstream(micro, override):
     must, allowed = RERUNS[override]
     ran = _ran(dvc(micro, "exp", "run", "-S", "profile=micro", "-S", override).stdout)
     assert must <= ran <= allowed, sorted(ran)
+    # the experiment's metrics against the committed baseline: at least the rerun stages' own figures moved
     diff = dvc(micro, "metrics", "diff", "HEAD").stdout
-    assert "metrics/eval/" in diff or "metrics/summary.json" in diff or override.startswith("rl.")
+    assert "metrics/" in diff, diff
 
 
 def test_report_code_change_reruns_only_the_report(micro):
