@@ -28,7 +28,7 @@ def main() -> None:
         raise UserError(f"usage: python stages/evaluate.py {{{'|'.join(STUDENTS)}|teacher}}")
     params = load_params()
     if name == "teacher":
-        policy = make_teacher(params.teacher, params.seed)
+        policy = make_teacher(params.teacher)
     else:
         policy = load_student_policy(f"models/{name}", params.eval.max_tokens_per_turn)
     started = time.perf_counter()

@@ -1,7 +1,7 @@
 """Stage `filter`: keep the teacher games worth imitating.
 
 A game is kept when its outcome is in `filter.keep` (default: win, draw), every answer is
-well-formed and no move was invalid. Out: data/sft/filtered.parquet, metrics/filter.json.
+well-formed and no move was invalid; with `filter.deduplicate`, each conversation once. Out: data/sft/filtered.parquet, metrics/filter.json.
 
     dvc repro filter
 """
@@ -21,7 +21,7 @@ METRICS_OUT = Path("metrics/filter.json")
 @exits_cleanly
 def main() -> None:
     params = load_params()
-    kept_games, summary = filter_games(read_games(GAMES_IN), params.filter.keep)
+    kept_games, summary = filter_games(read_games(GAMES_IN), params.filter.keep, params.filter.deduplicate)
     write_parquet(KEPT_OUT, kept_games)
     write_json(METRICS_OUT, summary)
     print(f"filter: kept {summary['kept']} of {summary['games']} games; dropped {summary['dropped_by_reason']}")

@@ -28,7 +28,7 @@ JOURNAL_DIR = Path(".sftboot/journal/teacher")
 def main() -> None:
     params = load_params()
     config = params.teacher
-    teacher = make_teacher(config, params.seed)
+    teacher = make_teacher(config)
     specs = game_specs(config.games, params.seed, config.opponent_p_min, config.opponent_p_max, config.num_groups)
     journal = journal_path(JOURNAL_DIR, teacher.policy_id, specs, params.env.max_turns)
 

@@ -24,7 +24,7 @@ REPORT_OUT = Path("metrics/validate.json")
 def main() -> None:
     params = load_params()
     games = read_games(GAMES_IN)
-    report = validate_games(games, params.filter.keep, params.validate_.min_examples, params.env.max_turns)
+    report = validate_games(games, params.filter.keep, params.filter.deduplicate, params.validate_.min_examples, params.env.max_turns)
     if not report["success"]:
         raise UserError(describe_failures(report))
     write_jsonl(TRAIN_OUT, sft_records(games))

@@ -103,8 +103,8 @@ def sft_records():
     from sftboot.policies.scripted import ScriptedTeacher
     from sftboot.rollout import play_games
 
-    games = play_games(ScriptedTeacher(0.9, seed=0), game_specs(40, 0, 0.0, 1.0, 4), max_turns=8, batch_size=64)
-    return records(filter_games(games, ["win", "draw"])[0])
+    games = play_games(ScriptedTeacher(0.9), game_specs(40, 0, 0.0, 1.0, 4), max_turns=8, batch_size=64)
+    return records(filter_games(games, ["win", "draw"], deduplicate=False)[0])
 
 
 @pytest.fixture(scope="session")

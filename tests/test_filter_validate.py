@@ -18,12 +18,12 @@ KEEP = ["win", "draw"]
 
 @pytest.fixture(scope="module")
 def games():
-    return play_games(ScriptedTeacher(0.8, seed=0), game_specs(120, 0, 0.0, 1.0, 4), max_turns=8, batch_size=128)
+    return play_games(ScriptedTeacher(0.8), game_specs(120, 0, 0.0, 1.0, 4), max_turns=8, batch_size=128)
 
 
 @pytest.fixture(scope="module")
 def kept(games):
-    return filter_games(games, KEEP)[0]
+    return filter_games(games, KEEP, deduplicate=False)[0]
 
 
 def test_filter_keeps_only_clean_wins_and_draws(games, kept):
@@ -31,29 +31,31 @@ def test_filter_keeps_only_clean_wins_and_draws(games, kept):
         invalid_moves=pl.when(pl.col("game_id") == 0).then(1).otherwise(pl.col("invalid_moves")),
         well_formed_turns=pl.when(pl.col("game_id") == 1).then(0).otherwise(pl.col("well_formed_turns")),
     )
-    kept_games, summary = filter_games(broken, KEEP)
+    kept_games, summary = filter_games(broken, KEEP, deduplicate=False)
     assert set(kept_games["outcome"]) <= set(KEEP)
     assert 0 not in kept_games["game_id"] and 1 not in kept_games["game_id"]
     assert summary["dropped_by_reason"]["invalid_move"] >= 1 and summary["dropped_by_reason"]["malformed"] >= 1
     assert summary["kept"] + summary["dropped"] == games.height == sum(summary["dropped_by_reason"].values()) + summary["kept"]
-    assert kept_games["messages"].is_unique().all()
-    assert set(filter_games(games, ["loss"])[0]["outcome"]) == {"loss"}
+    assert set(filter_games(games, ["loss"], deduplicate=False)[0]["outcome"]) == {"loss"}
 
 
-def test_filter_drops_repeated_conversations(games):
+def test_filter_keeps_the_teachers_repeated_lines_unless_asked_to_deduplicate(games):
     doubled = pl.concat([games, games.with_columns(game_id=pl.col("game_id") + 1000)])
-    kept_games, summary = filter_games(doubled, KEEP)
+    kept_games, summary = filter_games(doubled, KEEP, deduplicate=False)
+    assert summary["dropped_by_reason"]["duplicate"] == 0
+    assert kept_games.height == 2 * filter_games(games, KEEP, deduplicate=False)[0].height
+    kept_games, summary = filter_games(doubled, KEEP, deduplicate=True)
     assert summary["dropped_by_reason"]["duplicate"] >= games.height // 2
     assert kept_games["messages"].is_unique().all()
 
 
 def test_clean_games_pass(kept):
-    report = validate_games(kept, KEEP, min_examples=10, max_turns=8)
+    report = validate_games(kept, KEEP, deduplicated=False, min_examples=10, max_turns=8)
     assert report["success"], [e for e in report["expectations"] if not e["success"]]
 
 
 def _failures(frame, min_examples=10):
-    report = validate_games(frame, KEEP, min_examples=min_examples, max_turns=8)
+    report = validate_games(frame, KEEP, deduplicated=True, min_examples=min_examples, max_turns=8)
     assert not report["success"]
     return {(e["expectation"], e["column"]): e for e in report["expectations"] if not e["success"]}
 
@@ -92,6 +94,7 @@ def test_each_expectation_can_fail(kept):
 
     duplicated = pl.concat([kept, kept.head(2).with_columns(game_id=pl.col("game_id") + 10_000)])
     assert ("expect_column_values_to_be_unique", "game_key") in _failures(duplicated)
+    assert validate_games(duplicated, KEEP, deduplicated=False, min_examples=10, max_turns=8)["success"]
     assert ("expect_column_values_to_be_unique", "game_id") in _failures(pl.concat([kept, kept.head(1)]))
 
     assert ("expect_table_row_count_to_be_between", None) in _failures(kept, min_examples=10_000)

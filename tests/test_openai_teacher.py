@@ -34,7 +34,7 @@ def _one_reply(policy: OpenAIChatPolicy) -> str:
     specs = game_specs(1, seed=0, p_min=1.0, p_max=1.0)
     from sftboot.env import TicTacToeEnv
 
-    return policy.respond([TicTacToeEnv(specs[0]).messages])[0].text
+    return policy.respond([TicTacToeEnv(specs[0]).messages], [specs[0].seed])[0].text
 
 
 def test_retries_429_honouring_retry_after_then_500():

@@ -23,7 +23,7 @@ def _policy(model: str, base_url: str | None, api_key_env: str, max_tokens: int,
     if model == "scripted":
         from sftboot.policies.scripted import ScriptedTeacher
 
-        return ScriptedTeacher(skill=0.9, seed=0)
+        return ScriptedTeacher(skill=0.9)
     if model.startswith(OPENAI_PREFIX):
         from sftboot.config import OpenAITeacherParams
         from sftboot.policies.openai_chat import OpenAIChatPolicy
@@ -73,7 +73,7 @@ def _play(args: argparse.Namespace) -> None:
     seed = args.seed if args.seed is not None else random.randrange(2**31)
     env = TicTacToeEnv(GameSpec(0, seed=seed, p=0.0), max_turns=args.max_turns, opponent=_ask_human)
     while not env.done:
-        answer = policy.respond([env.messages])[0].text
+        answer = policy.respond([env.messages], [seed])[0].text
         if args.show_thinking:
             print(f"model: {answer}")
         print(f"model plays X at {extract_move(answer)}")

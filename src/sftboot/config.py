@@ -59,6 +59,7 @@ class TeacherParams(Section):
 
 class FilterParams(Section):
     keep: list[Literal["win", "draw", "loss"]] = Field(["win", "draw"], min_length=1)
+    deduplicate: bool = False
 
 
 class ValidateParams(Section):

@@ -20,7 +20,7 @@ def read_games(path: Path | str) -> pl.DataFrame:
         raise UserError(f"{path} is missing or not a readable parquet file ({error}); rerun the stage that writes it") from None
 
 
-def drop_reason(games: pl.DataFrame, keep: list[str]) -> pl.Series:
+def drop_reason(games: pl.DataFrame, keep: list[str], deduplicate: bool) -> pl.Series:
     """Why each game would be dropped, or null for a game worth learning from."""
     return games.select(
         pl.when(pl.col("invalid_moves") > 0)
@@ -29,20 +29,22 @@ def drop_reason(games: pl.DataFrame, keep: list[str]) -> pl.Series:
         .then(pl.lit("malformed"))
         .when(~pl.col("outcome").is_in(keep))
         .then(pl.lit("outcome"))
-        .when(pl.col("messages").is_first_distinct().not_())
+        .when(pl.lit(deduplicate) & pl.col("messages").is_first_distinct().not_())
         .then(pl.lit("duplicate"))
         .otherwise(pl.lit(None, dtype=pl.String))
         .alias("drop_reason")
     ).to_series()
 
 
-def filter_games(games: pl.DataFrame, keep: list[str]) -> tuple[pl.DataFrame, dict]:
-    """Keep fully well-formed games with no invalid move whose outcome is in `keep`, each conversation once.
+def filter_games(games: pl.DataFrame, keep: list[str], deduplicate: bool) -> tuple[pl.DataFrame, dict]:
+    """Keep fully well-formed games with no invalid move whose outcome is in `keep`.
 
-    A deterministic teacher against a strong opponent replays the same game under many seeds;
-    copies would only over-weight those lines in SFT.
+    A sampled teacher replays its favourite lines in many games, and those copies are what tells
+    the student which move is the teacher's habit and which a slip, so they are kept by default.
+    `deduplicate` keeps each conversation once, for a deterministic teacher (temperature 0) whose
+    copies would only over-weight a few lines.
     """
-    reasons = drop_reason(games, keep)
+    reasons = drop_reason(games, keep, deduplicate)
     kept = games.filter(reasons.is_null())
     counts = {reason: int((reasons == reason).sum()) for reason in DROP_REASONS}
     summary = {"games": games.height, "kept": kept.height, "dropped": games.height - kept.height, "dropped_by_reason": counts}

@@ -14,11 +14,12 @@ from typing import Callable
 from sftboot import board as rules
 from sftboot.answer import extract_move, is_well_formed, parse_cell
 
+# Every message below shows the board with each empty cell's number, so the rules need not draw
+# one: a short system prompt is ~70 fewer tokens in every game a small student trains on.
 SYSTEM_PROMPT = (
-    "You play tic-tac-toe as X against an opponent playing O. Cells are numbered 0-8, left to right, "
-    "top to bottom:\n\n{board}\n\nGet three X in a row (across, down or diagonally) to win. Each turn, "
-    "take one empty cell. You may think briefly inside <think>...</think>, then give the cell number "
-    "inside <move>...</move>, for example <move>4</move>."
+    "You play tic-tac-toe as X against O. Cells are numbered 0-8, left to right, top to bottom. "
+    "Get three X in a row to win. Each turn, take one empty cell: think briefly inside "
+    "<think>...</think>, then give the cell inside <move>...</move>, for example <move>4</move>."
 )
 STARTED = "Game started. You are X."
 OPPONENT_PLAYED = "Opponent (O) played at position {cell}."
@@ -80,7 +81,7 @@ class TicTacToeEnv:
     opponent_started: bool = False
 
     def __post_init__(self) -> None:
-        self.messages = [{"role": "system", "content": SYSTEM_PROMPT.format(board=rules.render(rules.EMPTY_BOARD))}]
+        self.messages = [{"role": "system", "content": SYSTEM_PROMPT}]
         self.opponent_started = opponent_starts(self.spec.seed)
         status = STARTED
         if self.opponent_started:

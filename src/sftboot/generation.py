@@ -205,7 +205,8 @@ class StudentPolicy:
                 logits = batch.feed(step)
         return [(tokens, token_logprobs) for tokens, token_logprobs, _ in outputs]
 
-    def respond(self, conversations: list[list[dict]]) -> list[Reply]:
+    def respond(self, conversations: list[list[dict]], seeds: list[int]) -> list[Reply]:
+        """`seeds` go unused: sampling draws from the policy's own seeded generator."""
         traces = [self._trace(conversation) for conversation in conversations]
         budgets = [self._budget(trace) for trace in traces]
         generated = self._generate(conversations, traces, budgets)

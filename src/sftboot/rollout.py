@@ -123,7 +123,7 @@ def play_games(
                 live = [_LiveGame(spec, max_turns) for spec in pending[:batch_size]]
                 pending = pending[batch_size:]
             started = time.perf_counter()
-            replies = policy.respond([game.env.messages for game in live])
+            replies = policy.respond([game.env.messages for game in live], [game.env.spec.seed for game in live])
             still_live = []
             for game, reply in zip(live, replies, strict=True):
                 game.env.step(reply.text)

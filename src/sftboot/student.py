@@ -38,12 +38,12 @@ def task_corpus(samples: int, seed: int) -> list[str]:
     from sftboot.policies.scripted import ScriptedTeacher
 
     rng = random.Random(seed)
-    teacher = ScriptedTeacher(0.5, seed)
+    teacher = ScriptedTeacher(0.5)
     texts = ["system\nuser\nassistant"] * 500  # role names, so the chat template costs few tokens
     for spec in game_specs(samples, seed, 0.0, 1.0, 4):
         env = TicTacToeEnv(spec)
         while not env.done:
-            answer = teacher.respond([env.messages])[0].text if rng.random() < 0.8 else "<move>9</move>"
+            answer = teacher.respond([env.messages], [spec.seed])[0].text if rng.random() < 0.8 else "<move>9</move>"
             env.step(answer)
         texts.extend(message["content"] for message in env.messages)
     return texts

@@ -64,7 +64,7 @@ def checked_frame(games: pl.DataFrame, max_turns: int) -> pd.DataFrame:
     return pd.concat([scalars, pd.DataFrame(checks, index=scalars.index)], axis=1)
 
 
-def build_suite(keep: list[str], min_examples: int):
+def build_suite(keep: list[str], min_examples: int, deduplicated: bool):
     import great_expectations as gx
 
     suite = gx.ExpectationSuite(name="sft_games")
@@ -77,12 +77,13 @@ def build_suite(keep: list[str], min_examples: int):
     for column in DERIVED_CHECKS:
         suite.add_expectation(gx.expectations.ExpectColumnValuesToBeInSet(column=column, value_set=[True]))
     suite.add_expectation(gx.expectations.ExpectColumnValuesToBeUnique(column="game_id"))
-    suite.add_expectation(gx.expectations.ExpectColumnValuesToBeUnique(column="game_key"))
+    if deduplicated:
+        suite.add_expectation(gx.expectations.ExpectColumnValuesToBeUnique(column="game_key"))
     suite.add_expectation(gx.expectations.ExpectTableRowCountToBeBetween(min_value=min_examples))
     return suite
 
 
-def validate_games(games: pl.DataFrame, keep: list[str], min_examples: int, max_turns: int) -> dict:
+def validate_games(games: pl.DataFrame, keep: list[str], deduplicated: bool, min_examples: int, max_turns: int) -> dict:
     """Run the suite; returns a JSON-able report with, for each failure, example game ids."""
     import great_expectations as gx
 
@@ -97,7 +98,7 @@ def validate_games(games: pl.DataFrame, keep: list[str], min_examples: int, max_
         .add_batch_definition_whole_dataframe("all")
         .get_batch(batch_parameters={"dataframe": frame})
     )
-    result = batch.validate(build_suite(keep, min_examples), result_format="COMPLETE")
+    result = batch.validate(build_suite(keep, min_examples, deduplicated), result_format="COMPLETE")
     expectations = []
     for outcome in result.results:
         config = outcome.expectation_config

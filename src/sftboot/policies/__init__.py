@@ -24,12 +24,13 @@ class Reply:
 class Policy(Protocol):
     policy_id: str
 
-    def respond(self, conversations: list[list[dict]]) -> list[Reply]:
-        """One reply per conversation, in order."""
+    def respond(self, conversations: list[list[dict]], seeds: list[int]) -> list[Reply]:
+        """One reply per conversation, in order; `seeds` are the games' seeds, so a stochastic
+        policy draws its choices per game and a replayed game is the same game."""
         ...
 
 
-def make_teacher(params: TeacherParams, seed: int) -> Policy:
+def make_teacher(params: TeacherParams) -> Policy:
     """The teacher named by `teacher.policy` in params."""
     if params.policy == "openai":
         from sftboot.policies.openai_chat import OpenAIChatPolicy
@@ -37,4 +38,4 @@ def make_teacher(params: TeacherParams, seed: int) -> Policy:
         return OpenAIChatPolicy(params.openai)
     from sftboot.policies.scripted import ScriptedTeacher
 
-    return ScriptedTeacher(params.scripted.skill, seed)
+    return ScriptedTeacher(params.scripted.skill)

@@ -41,7 +41,7 @@ class OpenAIChatPolicy:
             max_retries=params.max_retries,
         )
 
-    def _ask(self, messages: list[dict]) -> Reply:
+    def _ask(self, messages: list[dict], seed: int) -> Reply:
         started = time.perf_counter()
         try:
             response = self.client.chat.completions.create(
@@ -49,6 +49,7 @@ class OpenAIChatPolicy:
                 messages=messages,
                 temperature=self.params.temperature,
                 max_completion_tokens=self.params.max_tokens,
+                seed=seed,  # best-effort determinism where the server supports it (OpenAI, vLLM)
             )
         except openai.AuthenticationError:
             raise UserError(f"the teacher endpoint rejected the key in {self.params.api_key_env}; check it") from None
@@ -75,6 +76,6 @@ class OpenAIChatPolicy:
             latency_s=latency,
         )
 
-    def respond(self, conversations: list[list[dict]]) -> list[Reply]:
+    def respond(self, conversations: list[list[dict]], seeds: list[int]) -> list[Reply]:
         with ThreadPoolExecutor(max_workers=self.params.concurrency) as pool:
-            return list(pool.map(self._ask, conversations))
+            return list(pool.map(self._ask, conversations, seeds))

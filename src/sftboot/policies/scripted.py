@@ -58,21 +58,23 @@ def explain(board: str, cell: int) -> str:
 
 
 class ScriptedTeacher:
-    def __init__(self, skill: float, seed: int) -> None:
+    """Its slips are drawn per game (from the game's seed), like a sampled LLM's: the same board
+    gets the good move in most games, so its strength is an average, not a property of the seed."""
+
+    def __init__(self, skill: float) -> None:
         self.skill = skill
-        self.seed = seed
         self.policy_id = f"scripted:skill={skill}"
 
-    def choose(self, board: str, turn: int) -> int:
-        rng = random.Random(f"teacher:{self.seed}:{board}:{turn}")
+    def choose(self, board: str, turn: int, game_seed: int) -> int:
+        rng = random.Random(f"teacher:{game_seed}:{board}:{turn}")
         if rng.random() < self.skill:
             return min(rules.optimal_moves(board, "X"), key=lambda cell: _preference(board, cell))
         return rng.choice(rules.free_cells(board))
 
-    def respond(self, conversations: list[list[dict]]) -> list[Reply]:
+    def respond(self, conversations: list[list[dict]], seeds: list[int]) -> list[Reply]:
         replies = []
-        for messages in conversations:
+        for messages, game_seed in zip(conversations, seeds, strict=True):
             board = board_from_text(messages[-1]["content"])
-            cell = self.choose(board, len(messages))
+            cell = self.choose(board, len(messages), game_seed)
             replies.append(Reply(text=format_answer(explain(board, cell), cell)))
         return replies
