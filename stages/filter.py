@@ -1,7 +1,8 @@
 """Stage `filter`: keep the teacher games worth imitating.
 
 A game is kept when its outcome is in `filter.keep` (default: win, draw), every answer is
-well-formed and no move was invalid; with `filter.deduplicate`, each conversation once. Out: data/sft/filtered.parquet, metrics/filter.json.
+well-formed and no move was invalid; with `filter.deduplicate`, each conversation once.
+Out: data/sft/filtered.parquet, metrics/filter.json.
 
     dvc repro filter
 """
