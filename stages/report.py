@@ -24,8 +24,9 @@ SUMMARY_OUT = Path("metrics/summary.json")
 @exits_cleanly
 def main() -> None:
     evals = {path.stem: read_json(path) for path in sorted(EVAL_DIR.glob("*.json"))}
-    counts = {name: read_json(Path(f"metrics/{name}.json")) for name in ("teacher", "filter", "validate", "sft", "rl")}
-    seconds = {name: counts[name].get("seconds") for name in ("sft", "rl")}
+    counts = {name: read_json(Path(f"metrics/{name}.json")) for name in ("teacher", "filter", "validate", "base", "sft", "rl")}
+    seconds = {"base (pretraining)": counts["base"].get("pretrain_seconds")}
+    seconds |= {name: counts[name].get("seconds") for name in ("sft", "rl")}
     seconds |= {f"evaluate {name}": result.get("seconds") for name, result in evals.items()}
     write_text(REPORT_OUT, render_report(evals, counts, seconds))
     write_json(OUTCOMES_OUT, outcome_rows(evals))

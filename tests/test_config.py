@@ -16,6 +16,7 @@ from sftboot.config import load_params
         ({"teacher": {"policy": "gpt"}}, "params.yaml: teacher.policy: Input should be 'scripted' or 'openai'"),
         ({"teacher": {"opponent_p_min": 0.9, "opponent_p_max": 0.1}}, "opponent_p_min must be <= opponent_p_max"),
         ({"filter": {"keep": ["victory"]}}, "params.yaml: filter.keep.0: Input should be 'win', 'draw' or 'loss'"),
+        ({"rl": {"reward_weights": {"invalid": -1}}}, "params.yaml: rl.reward_weights.invalid: Input should be greater than or equal to 0"),
     ],
 )
 def test_bad_params_fail_with_one_line(project, change, expected):

@@ -112,6 +112,14 @@ class SFTParams(Section):
     lora: LoraParams = LoraParams()
 
 
+class RewardWeights(Section):
+    """How much each of the environment's scores counts in the RL reward (TRL's `reward_weights`)."""
+
+    outcome: float = Field(1.0, ge=0, description="win 1, draw 0.5, loss 0")
+    format: float = Field(0.2, ge=0, description="fraction of well-formed answers")
+    invalid: float = Field(1.0, ge=0, description="times the -0.1 for a game with any malformed or illegal answer")
+
+
 class RLParams(Section):
     steps: int = Field(20, ge=1)
     learning_rate: float = Field(1e-4, gt=0, lt=1)
@@ -127,6 +135,7 @@ class RLParams(Section):
     epsilon_high: float = Field(5.0, gt=0, description="CISPO's importance-weight cap")
     beta: float = Field(0.0, ge=0, description="KL weight; 0 needs no reference model")
     save_steps: int = Field(5, ge=1, description="checkpoint interval; a killed run resumes from the last one")
+    reward_weights: RewardWeights = RewardWeights()
     lora: LoraParams = LoraParams()
 
     @model_validator(mode="after")

@@ -104,7 +104,7 @@ def render_report(evals: dict, counts: dict, stage_seconds: dict) -> str:
         rl = counts["rl"]
         lines.append(f"- RL: {rl['steps']} steps, mean game reward {rl['first_reward']} → {rl['final_reward']}")
     lines += ["", "## Stage times (seconds, from metrics)", ""]
-    lines += [f"- {stage}: {seconds}" for stage, seconds in stage_seconds.items()]
+    lines += [f"- {stage}: {seconds}" for stage, seconds in stage_seconds.items() if seconds is not None]
     lines += ["", "Plots: `dvc plots show` (outcomes per model and opponent, SFT loss, RL rewards); `report_outcomes.png`.", ""]
     return "\n".join(lines)
 

@@ -104,7 +104,6 @@ def invalid_move_penalty(completions, reward_invalid, **kwargs) -> list[float]:
 
 
 REWARD_FUNCS = [outcome_reward, format_reward, invalid_move_penalty]
-REWARD_WEIGHTS = [1.0, 0.2, 1.0]
 
 
 class ZeroVarianceWarning(TrainerCallback):
@@ -143,7 +142,7 @@ def train_rl(model, tokenizer, params: RLParams, env: EnvParams, seed: int, work
         loss_type=params.loss_type,
         epsilon_high=params.epsilon_high,  # unset, CISPO would cap every importance weight at 0.2
         beta=params.beta,
-        reward_weights=REWARD_WEIGHTS,
+        reward_weights=[params.reward_weights.outcome, params.reward_weights.format, params.reward_weights.invalid],
         save_strategy="steps",
         save_steps=params.save_steps,
         save_total_limit=1,

@@ -2,9 +2,10 @@
 
 `builtin:tiny` is a small Llama-architecture causal LM with a byte-level BPE tokenizer trained on
 this task's own texts: every cell (a digit, X or O) and every answer tag is a token of its own and
-the fixed phrases between them merge into few tokens, so a board is its nine cells plus separators
-and a game costs about half the tokens a word-level BPE needs. The chat template whose assistant turns are marked with `{% generation %}` for assistant-only
-SFT loss. It is saved with `save_pretrained` and from then on loaded like any other model.
+the words between them mostly whole-word tokens, so a board is its nine cells plus separators and
+a game about 240 tokens. The chat template marks assistant turns with `{% generation %}` for
+assistant-only SFT loss. It is saved with `save_pretrained` and from then on loaded like any
+other model.
 """
 
 from __future__ import annotations
