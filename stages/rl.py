@@ -4,10 +4,10 @@ Each step plays `rl.games_per_step` whole games: groups of `rl.num_generations` 
 opening and an opponent strength drawn from a stratum of [opponent_p_min, opponent_p_max], and
 the group-relative advantage of each game's reward (outcome, format and invalid-move scores,
 weighted by `rl.reward_weights`) trains every model token of that game; the environment's tokens
-are masked. Loss `cispo` by
-default, as in the reference run. Rewards, frac_reward_zero_std, completion length and step time
-are logged with dvclive under metrics/rl/. A killed run resumes from its last checkpoint in
-.sftboot/rl/ (kept per params and SFT model, so a changed setting starts afresh).
+are masked. Loss `cispo` by default, as in the reference run. Rewards, frac_reward_zero_std,
+completion length and step time are logged with dvclive under metrics/rl/. A killed run resumes
+from its last checkpoint in .sftboot/rl/ (kept per params and SFT model, so a changed setting
+starts afresh).
 
     dvc repro rl
 """

@@ -11,6 +11,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from sftboot.env import FORMAT_WEIGHT
 from sftboot.errors import UserError
 
 PARAMS_FILE = Path("params.yaml")
@@ -113,10 +114,13 @@ class SFTParams(Section):
 
 
 class RewardWeights(Section):
-    """How much each of the environment's scores counts in the RL reward (TRL's `reward_weights`)."""
+    """How much each of the environment's scores counts in the RL reward (TRL's `reward_weights`).
+
+    The defaults weigh them as the environment's own total does, the mean reward evaluation reports.
+    """
 
     outcome: float = Field(1.0, ge=0, description="win 1, draw 0.5, loss 0")
-    format: float = Field(0.2, ge=0, description="fraction of well-formed answers")
+    format: float = Field(FORMAT_WEIGHT, ge=0, description="fraction of well-formed answers")
     invalid: float = Field(1.0, ge=0, description="times the -0.1 for a game with any malformed or illegal answer")
 
 

@@ -103,7 +103,8 @@ def invalid_move_penalty(completions, reward_invalid, **kwargs) -> list[float]:
     return list(reward_invalid)
 
 
-REWARD_FUNCS = [outcome_reward, format_reward, invalid_move_penalty]
+# Keyed like `rl.reward_weights`, so each weight reaches its own function, whatever the order.
+REWARD_FUNCS = {"outcome": outcome_reward, "format": format_reward, "invalid": invalid_move_penalty}
 
 
 class ZeroVarianceWarning(TrainerCallback):
@@ -142,7 +143,7 @@ def train_rl(model, tokenizer, params: RLParams, env: EnvParams, seed: int, work
         loss_type=params.loss_type,
         epsilon_high=params.epsilon_high,  # unset, CISPO would cap every importance weight at 0.2
         beta=params.beta,
-        reward_weights=[params.reward_weights.outcome, params.reward_weights.format, params.reward_weights.invalid],
+        reward_weights=[getattr(params.reward_weights, name) for name in REWARD_FUNCS],
         save_strategy="steps",
         save_steps=params.save_steps,
         save_total_limit=1,
@@ -151,7 +152,7 @@ def train_rl(model, tokenizer, params: RLParams, env: EnvParams, seed: int, work
     )
     trainer = GRPOTrainer(
         model=model,
-        reward_funcs=REWARD_FUNCS,
+        reward_funcs=list(REWARD_FUNCS.values()),
         args=config,
         train_dataset=prompt_dataset(params, env, seed),
         processing_class=tokenizer,
