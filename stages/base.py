@@ -16,6 +16,7 @@ from sftboot.errors import exits_cleanly
 from sftboot.io import write_json
 from sftboot.pretrain import pretrain
 from sftboot.student import load_student, materialize_base
+from sftboot.trainlog import log_summary
 from sftboot.workspace import WORK_DIR, replace_dir
 
 MODEL_OUT = Path("models/base")
@@ -32,9 +33,7 @@ def main() -> None:
             model, tokenizer = load_student(folder)
             trained, history = pretrain(model, tokenizer, settings, params.seed, WORK_DIR / "pretrain", [])
             trained.save_pretrained(folder)
-            losses = [entry["loss"] for entry in history if "loss" in entry]
-            seconds = next(entry["train_runtime"] for entry in history if "train_runtime" in entry)
-            summary |= {"pretrain_steps": len(losses), "pretrain_first_loss": round(losses[0], 4), "pretrain_final_loss": round(losses[-1], 4), "pretrain_seconds": round(seconds, 1)}
+            summary |= {f"pretrain_{name}": value for name, value in log_summary(history, "loss").items()}
     write_json(METRICS_OUT, summary)
     print(f"base: {summary['model']} ({summary['parameters']:,} parameters) -> {MODEL_OUT}")
 

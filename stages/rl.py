@@ -25,6 +25,7 @@ from sftboot.errors import exits_cleanly
 from sftboot.io import write_json
 from sftboot.rl import latest_checkpoint, train_rl
 from sftboot.student import load_student
+from sftboot.trainlog import log_summary
 from sftboot.workspace import WORK_DIR, replace_dir
 
 MODEL_IN = Path("models/sft")
@@ -52,11 +53,10 @@ def main() -> None:
     with replace_dir(MODEL_OUT) as folder:
         trained.save_pretrained(folder)
         tokenizer.save_pretrained(folder)
-    rewards = [entry["reward"] for entry in history if "reward" in entry]
-    seconds = next((entry["train_runtime"] for entry in history if "train_runtime" in entry), None)
-    write_json(SUMMARY_OUT, {"steps": len(rewards), "first_reward": round(rewards[0], 4), "final_reward": round(rewards[-1], 4), "seconds": seconds})
+    summary = log_summary(history, "reward")
+    write_json(SUMMARY_OUT, summary)
     shutil.rmtree(work_dir, ignore_errors=True)
-    print(f"rl: mean game reward {rewards[0]:.3f} -> {rewards[-1]:.3f} over {len(rewards)} steps -> {MODEL_OUT}")
+    print(f"rl: mean game reward {summary['first_reward']:.3f} -> {summary['final_reward']:.3f} over {summary['steps']} steps -> {MODEL_OUT}")
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ from sftboot.errors import exits_cleanly
 from sftboot.io import write_json
 from sftboot.sft import count_truncated, read_records, train_sft
 from sftboot.student import load_student
+from sftboot.trainlog import log_summary
 from sftboot.workspace import WORK_DIR, replace_dir
 
 MODEL_IN = Path("models/base")
@@ -40,10 +41,9 @@ def main() -> None:
     with replace_dir(MODEL_OUT) as folder:
         trained.save_pretrained(folder)
         tokenizer.save_pretrained(folder)
-    losses = [entry["loss"] for entry in history if "loss" in entry]
-    seconds = next((entry["train_runtime"] for entry in history if "train_runtime" in entry), None)
-    write_json(SUMMARY_OUT, lengths | {"steps": len(losses), "first_loss": round(losses[0], 4), "final_loss": round(losses[-1], 4), "seconds": seconds})
-    print(f"sft: loss {losses[0]:.3f} -> {losses[-1]:.3f} over {len(losses)} steps -> {MODEL_OUT}")
+    summary = log_summary(history, "loss")
+    write_json(SUMMARY_OUT, lengths | summary)
+    print(f"sft: loss {summary['first_loss']:.3f} -> {summary['final_loss']:.3f} over {summary['steps']} steps -> {MODEL_OUT}")
 
 
 if __name__ == "__main__":
