@@ -35,22 +35,11 @@ def pretraining_texts(games: int, seed: int, tokenizer) -> list[dict]:
 def pretrain(model, tokenizer, params: PretrainParams, seed: int, work_dir: Path, callbacks: list):
     """Next-token training on every token of the texts; returns the model and the log history."""
     from datasets import Dataset
-    from trl import SFTConfig, SFTTrainer
+    from trl import SFTTrainer
 
-    from sftboot.sft import trainer_defaults
+    from sftboot.sft import sft_config
 
-    config = SFTConfig(
-        output_dir=str(work_dir),
-        max_steps=params.steps,
-        learning_rate=params.learning_rate,
-        per_device_train_batch_size=params.batch_size,
-        warmup_steps=0.05,
-        lr_scheduler_type="cosine",
-        max_length=None,
-        dataset_text_field="text",
-        save_strategy="no",
-        **trainer_defaults(seed),
-    )
+    config = sft_config(work_dir, params.steps, params.learning_rate, params.batch_size, 0.05, seed, max_length=None, dataset_text_field="text")
     dataset = Dataset.from_list(pretraining_texts(params.games, seed, tokenizer))
     trainer = SFTTrainer(model=model, args=config, train_dataset=dataset, processing_class=tokenizer, callbacks=callbacks)
     trainer.train()

@@ -37,6 +37,22 @@ def trainer_defaults(seed: int) -> dict:
 LOG_EVERY = {"logging_steps": 0.02, "logging_first_step": True}
 
 
+def sft_config(work_dir: Path, steps: int, learning_rate: float, batch_size: int, warmup: float, seed: int, **settings):
+    """TRL's SFTConfig for a cosine-scheduled run without checkpoints: pretraining and SFT differ only in `settings`."""
+    from trl import SFTConfig
+
+    return SFTConfig(
+        output_dir=str(work_dir),
+        max_steps=steps,
+        learning_rate=learning_rate,
+        per_device_train_batch_size=batch_size,
+        warmup_steps=warmup,  # a float below 1 is a fraction of all steps
+        lr_scheduler_type="cosine",
+        save_strategy="no",
+        **trainer_defaults(seed) | settings,
+    )
+
+
 def standalone(model, lora: LoraParams):
     """The trained model as plain weights: LoRA adapters merged back in."""
     return model.merge_and_unload() if lora.enabled else model
@@ -58,20 +74,19 @@ def read_records(path: Path) -> list[dict]:
 def train_sft(model, tokenizer, records: list[dict], params: SFTParams, seed: int, work_dir: Path, callbacks: list):
     """Run SFT and return the trained (LoRA-merged) model and the trainer's log history."""
     from datasets import Dataset
-    from trl import SFTConfig, SFTTrainer
+    from trl import SFTTrainer
 
-    config = SFTConfig(
-        output_dir=str(work_dir),
+    config = sft_config(
+        work_dir,
+        params.max_steps,
+        params.learning_rate,
+        params.batch_size,
+        params.warmup_ratio,
+        seed,
         num_train_epochs=params.epochs,
-        max_steps=params.max_steps,
-        learning_rate=params.learning_rate,
-        per_device_train_batch_size=params.batch_size,
-        warmup_steps=params.warmup_ratio,  # a float below 1 is a fraction of all steps
-        lr_scheduler_type="cosine",
         max_length=params.max_length,
         assistant_only_loss=True,
-        save_strategy="no",
-        **trainer_defaults(seed) | LOG_EVERY,
+        **LOG_EVERY,
     )
     trainer = SFTTrainer(
         model=model,
