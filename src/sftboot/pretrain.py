@@ -39,7 +39,16 @@ def pretrain(model, tokenizer, params: PretrainParams, seed: int, work_dir: Path
 
     from sftboot.sft import sft_config
 
-    config = sft_config(work_dir, params.steps, params.learning_rate, params.batch_size, 0.05, seed, max_length=None, dataset_text_field="text")
+    config = sft_config(
+        work_dir,
+        steps=params.steps,
+        learning_rate=params.learning_rate,
+        batch_size=params.batch_size,
+        warmup=0.05,
+        seed=seed,
+        max_length=None,
+        dataset_text_field="text",
+    )
     dataset = Dataset.from_list(pretraining_texts(params.games, seed, tokenizer))
     trainer = SFTTrainer(model=model, args=config, train_dataset=dataset, processing_class=tokenizer, callbacks=callbacks)
     trainer.train()

@@ -37,7 +37,7 @@ def trainer_defaults(seed: int) -> dict:
 LOG_EVERY = {"logging_steps": 0.02, "logging_first_step": True}
 
 
-def sft_config(work_dir: Path, steps: int, learning_rate: float, batch_size: int, warmup: float, seed: int, **settings):
+def sft_config(work_dir: Path, *, steps: int, learning_rate: float, batch_size: int, warmup: float, seed: int, **settings):
     """TRL's SFTConfig for a cosine-scheduled run without checkpoints: pretraining and SFT differ only in `settings`."""
     from trl import SFTConfig
 
@@ -78,11 +78,11 @@ def train_sft(model, tokenizer, records: list[dict], params: SFTParams, seed: in
 
     config = sft_config(
         work_dir,
-        params.max_steps,
-        params.learning_rate,
-        params.batch_size,
-        params.warmup_ratio,
-        seed,
+        steps=params.max_steps,
+        learning_rate=params.learning_rate,
+        batch_size=params.batch_size,
+        warmup=params.warmup_ratio,
+        seed=seed,
         num_train_epochs=params.epochs,
         max_length=params.max_length,
         assistant_only_loss=True,
