@@ -1,11 +1,11 @@
 """The student model: the embedded `builtin:tiny` (made from a config, no download) or any hub/local model.
 
 `builtin:tiny` is a small Llama-architecture causal LM with a byte-level BPE tokenizer trained on
-this task's own texts: every cell (a digit, X or O) and every answer tag is a token of its own and
-the words between them mostly whole-word tokens, so a board is its nine cells plus separators and
-a game about 240 tokens. The chat template marks assistant turns with `{% generation %}` for
-assistant-only SFT loss. It is saved with `save_pretrained` and from then on loaded like any
-other model.
+this task's own texts: every cell (a free cell's digit, or a taken one's mark and digit such as
+`O1`) and every answer tag is a token of its own and the words between them mostly whole-word
+tokens, so a board is its nine cells plus separators and a game about 240 tokens. The chat
+template marks assistant turns with `{% generation %}` for assistant-only SFT loss. It is saved
+with `save_pretrained` and from then on loaded like any other model.
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ def build_tokenizer(vocab_size: int, seed: int):
     # Cells and tags stand alone; the text between them may merge across spaces into phrase tokens.
     tokenizer.pre_tokenizer = pre_tokenizers.Sequence(
         [
-            pre_tokenizers.Split(Regex(r"</?think>|</?move>|[0-9]|\b[XO]\b"), behavior="isolated"),
+            pre_tokenizers.Split(Regex(r"</?think>|</?move>|\b[XO]?[0-9]\b|[0-9]|\b[XO]\b"), behavior="isolated"),
             pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
         ]
     )

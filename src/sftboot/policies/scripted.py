@@ -16,7 +16,7 @@ from sftboot import board as rules
 from sftboot.answer import format_answer
 from sftboot.policies import Reply
 
-_ROW = re.compile(r"^(\S) \| (\S) \| (\S)$", re.MULTILINE)
+_ROW = re.compile(r"^(\S+) \| (\S+) \| (\S+)$", re.MULTILINE)
 
 
 def board_from_text(text: str) -> str:
@@ -24,7 +24,7 @@ def board_from_text(text: str) -> str:
     rows = _ROW.findall(text)[-3:]
     if len(rows) != 3:
         raise ValueError("no board in the message")
-    return "".join(cell if cell in "XO" else " " for row in rows for cell in row)
+    return "".join(cell[0] if cell[0] in "XO" else " " for row in rows for cell in row)
 
 
 def _preference(board: str, cell: int) -> tuple[int, int]:
