@@ -121,6 +121,20 @@ def test_invalid_and_malformed_moves_get_feedback_and_a_retry():
     assert rewards.invalid == -0.1 and rewards.format == 0.5
 
 
+def test_forfeit_ends_the_game_at_the_first_invalid_answer():
+    """RL's forfeit rule: the game stops where the mistake is, so no later turn shares its blame."""
+    for answer in ("no tags at all", "<think>t</think><move>9</move>"):
+        env = TicTacToeEnv(GameSpec(0, seed=1, p=1.0), forfeit_invalid=True)
+        board = env.board
+        env.step(answer)
+        assert env.done and env.outcome == "loss" and not env.capped and env.board == board
+        assert env.messages[-1]["content"].split("\n")[0].endswith("You lose!") and env.invalid_moves == 1
+        assert env.rewards().outcome == 0.0 and env.rewards().invalid == -0.1
+    env = TicTacToeEnv(GameSpec(0, seed=1, p=1.0), forfeit_invalid=True)
+    env.step(_first_free(env))
+    assert not env.done and env.invalid_moves == 0
+
+
 def test_turn_cap_ends_the_game_as_a_loss():
     env = TicTacToeEnv(GameSpec(0, seed=5, p=1.0), max_turns=5)
     for _ in range(5):

@@ -140,6 +140,11 @@ class RLParams(Section):
     beta: float = Field(0.0, ge=0, description="KL weight; 0 needs no reference model")
     save_steps: int = Field(5, ge=1, description="checkpoint interval; a killed run resumes from the last one")
     reward_weights: RewardWeights = RewardWeights()
+    forfeit_invalid: bool = Field(
+        False,
+        description="an invalid answer ends a training game as a loss, so GRPO's blame falls on the turns "
+        "that led to it, not on the retry and the rest of the game; evaluation always allows the retry",
+    )
     lora: LoraParams = LoraParams()
 
     @model_validator(mode="after")

@@ -79,6 +79,7 @@ class TicTacToeEnv:
     outcome: str | None = None
     capped: bool = False
     opponent_started: bool = False
+    forfeit_invalid: bool = False  # an invalid answer loses the game instead of earning a retry (an RL option)
 
     def __post_init__(self) -> None:
         self.messages = [{"role": "system", "content": SYSTEM_PROMPT}]
@@ -120,13 +121,12 @@ class TicTacToeEnv:
 
     def _apply(self, answer: str) -> str:
         move = extract_move(answer)
-        if move is None:
-            self.invalid_moves += 1
-            return FORMAT_FEEDBACK
-        cell = parse_cell(move)
+        cell = parse_cell(move) if move is not None else None
         if cell is None or self.board[cell] != " ":
             self.invalid_moves += 1
-            return INVALID_MOVE
+            if self.forfeit_invalid:
+                self.outcome = "loss"
+            return FORMAT_FEEDBACK if move is None else INVALID_MOVE
         self._play(cell, "X")
         if self._settle():
             return ""

@@ -73,7 +73,14 @@ def make_rollout_func(params: RLParams, env: EnvParams, seed: int, tokenizer):
             policy_id="student:rl",
             seed=seed * 1_000_003 + step,
         )
-        games = play_games(policy, specs, env.max_turns, batch_size=len(specs), description=f"rl step {step + 1} games")
+        games = play_games(
+            policy,
+            specs,
+            env.max_turns,
+            batch_size=len(specs),
+            description=f"rl step {step + 1} games",
+            forfeit_invalid=params.forfeit_invalid,
+        )
         model.train(was_training)
         return {
             "prompt_ids": games["prompt_ids"].to_list(),

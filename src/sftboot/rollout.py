@@ -51,8 +51,8 @@ TRACE_SCHEMA = {
 
 
 class _LiveGame:
-    def __init__(self, spec: GameSpec, max_turns: int) -> None:
-        self.env = TicTacToeEnv(spec, max_turns=max_turns)
+    def __init__(self, spec: GameSpec, max_turns: int, forfeit_invalid: bool = False) -> None:
+        self.env = TicTacToeEnv(spec, max_turns=max_turns, forfeit_invalid=forfeit_invalid)
         self.prompt_tokens = self.completion_tokens = 0
         self.cost_usd = self.latency_s = 0.0
 
@@ -107,6 +107,7 @@ def play_games(
     batch_size: int,
     journal: Path | None = None,
     description: str = "games",
+    forfeit_invalid: bool = False,
 ) -> pl.DataFrame:
     """Play every game in `specs` to the end; rows come back sorted by game id."""
     finished = _read_journal(journal) if journal else {}
@@ -120,7 +121,7 @@ def play_games(
     try:
         while pending or live:
             if not live:  # whole waves: a batched decoder keeps one KV cache per wave of games
-                live = [_LiveGame(spec, max_turns) for spec in pending[:batch_size]]
+                live = [_LiveGame(spec, max_turns, forfeit_invalid) for spec in pending[:batch_size]]
                 pending = pending[batch_size:]
             started = time.perf_counter()
             replies = policy.respond([game.env.messages for game in live], [game.env.spec.seed for game in live])
