@@ -61,6 +61,18 @@ def test_cli_eval_on_a_checkpoint_and_on_bad_input(tiny_model_dir):
     assert missing.returncode == 2 and "no model folder at no/such/folder" in missing.stderr and "Traceback" not in missing.stderr
 
 
+def test_cli_eval_of_the_scripted_teacher_takes_its_skill():
+    def run(*extra):
+        return subprocess.run([sys.executable, "-m", "sftboot.cli", "eval", "--model", "scripted", "--opponent", "optimal", "--games", "40", *extra], capture_output=True, text=True)
+
+    perfect = run("--skill", "1.0")
+    assert perfect.returncode == 0, perfect.stderr
+    assert "draw 100.0%" in perfect.stdout
+    assert "draw 100.0%" not in run("--skill", "0.5").stdout
+    bad = run("--skill", "2")
+    assert bad.returncode == 2 and "--skill must lie in [0, 1]" in bad.stderr and "Traceback" not in bad.stderr
+
+
 def test_cli_play_against_the_scripted_teacher():
     moves = "\n".join(str(cell) for cell in range(9) for _ in range(2)) + "\n"
     result = subprocess.run(

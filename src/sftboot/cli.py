@@ -19,24 +19,36 @@ from sftboot.evaluation import OPPONENTS, evaluate, load_student_policy
 OPENAI_PREFIX = "openai:"
 
 
-def _policy(model: str, base_url: str | None, api_key_env: str, max_tokens: int, concurrency: int = 8):
+def _scripted_skill(skill: float | None) -> float:
+    """--skill, else this project's teacher (params.yaml's teacher.scripted.skill), else the config default."""
+    from sftboot.config import PARAMS_FILE, ScriptedTeacherParams, load_params
+
+    if skill is None:
+        return load_params().teacher.scripted.skill if PARAMS_FILE.exists() else ScriptedTeacherParams().skill
+    if not 0.0 <= skill <= 1.0:
+        raise UserError(f"--skill must lie in [0, 1] (got {skill}): the probability of an optimal move")
+    return skill
+
+
+def _policy(args: argparse.Namespace):
+    model, base_url, api_key_env = args.model, args.base_url, args.api_key_env
     if model == "scripted":
         from sftboot.policies.scripted import ScriptedTeacher
 
-        return ScriptedTeacher(skill=0.9)
+        return ScriptedTeacher(skill=_scripted_skill(args.skill))
     if model.startswith(OPENAI_PREFIX):
         from sftboot.config import OpenAITeacherParams
         from sftboot.policies.openai_chat import OpenAIChatPolicy
 
-        settings = {"model": model[len(OPENAI_PREFIX) :], "api_key_env": api_key_env, "concurrency": concurrency}
+        settings = {"model": model[len(OPENAI_PREFIX) :], "api_key_env": api_key_env, "concurrency": getattr(args, "concurrency", 8)}
         if base_url:
             settings["base_url"] = base_url
         return OpenAIChatPolicy(OpenAITeacherParams(**settings))
-    return load_student_policy(model, max_tokens)
+    return load_student_policy(model, args.max_tokens)
 
 
 def _eval(args: argparse.Namespace) -> None:
-    policy = _policy(args.model, args.base_url, args.api_key_env, args.max_tokens, args.concurrency)
+    policy = _policy(args)
     opponents = list(OPPONENTS) if args.opponent == "both" else [args.opponent]
     results = evaluate(policy, opponents, args.games, args.seed, args.max_turns, batch_size=args.games)
     for opponent, result in results.items():
@@ -69,7 +81,7 @@ def _play(args: argparse.Namespace) -> None:
     from sftboot.answer import extract_move
     from sftboot.env import GameSpec, TicTacToeEnv
 
-    policy = _policy(args.model, args.base_url, args.api_key_env, args.max_tokens)
+    policy = _policy(args)
     seed = args.seed if args.seed is not None else random.randrange(2**31)
     env = TicTacToeEnv(GameSpec(0, seed=seed, p=0.0), max_turns=args.max_turns, opponent=_ask_human)
     while not env.done:
@@ -105,6 +117,7 @@ def parser() -> argparse.ArgumentParser:
         command.add_argument("--api-key-env", default="OPENAI_API_KEY", help="environment variable holding the key")
         command.add_argument("--max-tokens", type=int, default=64, help="tokens per answer for a local model")
         command.add_argument("--max-turns", type=int, default=8)
+        command.add_argument("--skill", type=float, default=None, help="the scripted teacher's skill (default: params.yaml's teacher.scripted.skill)")
         command.set_defaults(handler=handler)
     return top
 

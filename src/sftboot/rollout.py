@@ -51,7 +51,7 @@ TRACE_SCHEMA = {
 
 
 class _LiveGame:
-    def __init__(self, spec: GameSpec, max_turns: int, forfeit_invalid: bool = False) -> None:
+    def __init__(self, spec: GameSpec, max_turns: int, forfeit_invalid: bool) -> None:
         self.env = TicTacToeEnv(spec, max_turns=max_turns, forfeit_invalid=forfeit_invalid)
         self.prompt_tokens = self.completion_tokens = 0
         self.cost_usd = self.latency_s = 0.0
@@ -82,9 +82,9 @@ class _LiveGame:
         }
 
 
-def journal_path(journal_dir: Path, policy_id: str, specs: list[GameSpec], max_turns: int) -> Path:
+def journal_path(journal_dir: Path, policy_id: str, specs: list[GameSpec], max_turns: int, forfeit_invalid: bool = False) -> Path:
     """A journal per (policy, games, rules): a changed param never resumes from another run's games."""
-    fingerprint = json.dumps([policy_id, max_turns, [(s.game_id, s.seed, s.p) for s in specs]])
+    fingerprint = json.dumps([policy_id, max_turns, forfeit_invalid, [(s.game_id, s.seed, s.p) for s in specs]])
     return journal_dir / f"{hashlib.sha256(fingerprint.encode()).hexdigest()[:16]}.jsonl"
 
 
