@@ -1,8 +1,9 @@
 """Stage `sft`: the warm-up that teaches the student the answer format and legal moves.
 
 TRL SFTTrainer on data/sft/train.jsonl with the loss on assistant tokens only (the chat
-template's `{% generation %}` marks them), optional LoRA (PEFT) merged into a standalone
-models/sft. The loss curve is logged with dvclive under metrics/sft/.
+template's `{% generation %}` marks them; `sft.assistant_only_loss: false` trains on every
+token), optional LoRA (PEFT) merged into a standalone models/sft. The loss curve is logged
+with dvclive under metrics/sft/.
 
     dvc repro sft
 """

@@ -110,6 +110,9 @@ class SFTParams(Section):
     batch_size: int = Field(16, ge=1)
     max_length: int = Field(1024, ge=64, description="tokens per example; longer ones are truncated and counted")
     warmup_ratio: float = Field(0.05, ge=0, lt=1)
+    assistant_only_loss: bool = Field(
+        True, description="loss on the answers only; false also trains on the environment's messages (boards, free cells)"
+    )
     lora: LoraParams = LoraParams()
 
 

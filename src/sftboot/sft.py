@@ -1,4 +1,10 @@
-"""SFT warm-up with TRL's SFTTrainer: loss on assistant tokens only, optional LoRA merged back."""
+"""SFT warm-up with TRL's SFTTrainer: loss on the answers (or on every token), optional LoRA merged back.
+
+Loss on every token (`sft.assistant_only_loss: false`, TRL's own default for chat data) also
+trains the student to predict the environment's messages: each board and the list of free cells
+that follows it. For a student built from a config that is practice at reading the board, which
+is what its illegal moves get wrong; a pretrained hub model needs no such practice.
+"""
 
 from __future__ import annotations
 
@@ -85,7 +91,7 @@ def train_sft(model, tokenizer, records: list[dict], params: SFTParams, seed: in
         seed=seed,
         num_train_epochs=params.epochs,
         max_length=params.max_length,
-        assistant_only_loss=True,
+        assistant_only_loss=params.assistant_only_loss,
         **LOG_EVERY,
     )
     trainer = SFTTrainer(
