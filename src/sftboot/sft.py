@@ -2,8 +2,8 @@
 
 Loss on every token (`sft.assistant_only_loss: false`, TRL's own default for chat data) also
 trains the student to predict the environment's messages: each board and the list of free cells
-that follows it. For a student built from a config that is practice at reading the board, which
-is what its illegal moves get wrong; a pretrained hub model needs no such practice.
+that follows it, practice at reading the board for a student built from a config. Measured on the
+default (README): fewer illegal moves after 2,160 steps, no clear gain after 4,320, so it is off.
 """
 
 from __future__ import annotations
