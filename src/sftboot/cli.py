@@ -21,13 +21,16 @@ OPENAI_PREFIX = "openai:"
 
 def _scripted_skill(skill: float | None) -> float:
     """--skill, else this project's teacher (params.yaml's teacher.scripted.skill), else the config default."""
+    from pydantic import ValidationError
+
     from sftboot.config import PARAMS_FILE, ScriptedTeacherParams, load_params
 
     if skill is None:
         return load_params().teacher.scripted.skill if PARAMS_FILE.exists() else ScriptedTeacherParams().skill
-    if not 0.0 <= skill <= 1.0:
-        raise UserError(f"--skill must lie in [0, 1] (got {skill}): the probability of an optimal move")
-    return skill
+    try:  # the bounds live in the params model, as for teacher.scripted.skill
+        return ScriptedTeacherParams(skill=skill).skill
+    except ValidationError:
+        raise UserError(f"--skill must lie in [0, 1] (got {skill}): the probability of an optimal move") from None
 
 
 def _policy(args: argparse.Namespace):
