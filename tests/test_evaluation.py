@@ -59,6 +59,8 @@ def test_cli_eval_on_a_checkpoint_and_on_bad_input(tiny_model_dir):
     assert metrics["random"]["games"] == 3 and metrics["random"]["loss"]["pct"] == 100.0
     missing = subprocess.run([sys.executable, "-m", "sftboot.cli", "eval", "--model", "no/such/folder"], capture_output=True, text=True)
     assert missing.returncode == 2 and "no model folder at no/such/folder" in missing.stderr and "Traceback" not in missing.stderr
+    bad_flag = subprocess.run([sys.executable, "-m", "sftboot.cli", "eval", "--model", "openai:any", "--concurrency", "0"], capture_output=True, text=True)
+    assert bad_flag.returncode == 2 and "--concurrency: Input should be greater than or equal to 1" in bad_flag.stderr and "Traceback" not in bad_flag.stderr
 
 
 def test_cli_eval_of_the_scripted_teacher_takes_its_skill():

@@ -13,6 +13,8 @@ import json
 import random
 import sys
 
+from pydantic import ValidationError
+
 from sftboot.errors import UserError, exits_cleanly
 from sftboot.evaluation import OPPONENTS, evaluate, load_student_policy
 
@@ -21,8 +23,6 @@ OPENAI_PREFIX = "openai:"
 
 def _scripted_skill(skill: float | None) -> float:
     """--skill, else this project's teacher (params.yaml's teacher.scripted.skill), else the config default."""
-    from pydantic import ValidationError
-
     from sftboot.config import PARAMS_FILE, ScriptedTeacherParams, load_params
 
     if skill is None:
@@ -43,10 +43,15 @@ def _policy(args: argparse.Namespace):
         from sftboot.config import OpenAITeacherParams
         from sftboot.policies.openai_chat import OpenAIChatPolicy
 
-        settings = {"model": model[len(OPENAI_PREFIX) :], "api_key_env": api_key_env, "concurrency": getattr(args, "concurrency", 8)}
-        if base_url:
-            settings["base_url"] = base_url
-        return OpenAIChatPolicy(OpenAITeacherParams(**settings))
+        settings = {"model": model[len(OPENAI_PREFIX) :], "api_key_env": api_key_env}
+        for name, value in (("base_url", base_url), ("concurrency", args.concurrency)):
+            if value is not None:  # unset: OpenAITeacherParams' default
+                settings[name] = value
+        try:
+            return OpenAIChatPolicy(OpenAITeacherParams(**settings))
+        except ValidationError as error:
+            first = error.errors()[0]
+            raise UserError(f"--{str(first['loc'][0]).replace('_', '-')}: {first['msg']} (got {first['input']})") from None
     return load_student_policy(model, args.max_tokens)
 
 
@@ -109,7 +114,6 @@ def parser() -> argparse.ArgumentParser:
             command.add_argument("--model", required=True, help="a checkpoint folder, openai:MODEL, or scripted")
             command.add_argument("--opponent", choices=[*OPPONENTS, "both"], default="both")
             command.add_argument("--games", type=int, default=100)
-            command.add_argument("--concurrency", type=int, default=8, help="parallel requests to an API model")
             command.add_argument("--json", action="store_true", help="also print all metrics as JSON")
             command.add_argument("--seed", type=int, default=12345)
         else:
@@ -118,6 +122,7 @@ def parser() -> argparse.ArgumentParser:
             command.add_argument("--seed", type=int, default=None)
         command.add_argument("--base-url", default=None, help="OpenAI-compatible endpoint for openai:MODEL")
         command.add_argument("--api-key-env", default="OPENAI_API_KEY", help="environment variable holding the key")
+        command.add_argument("--concurrency", type=int, default=None, help="parallel requests to an API model (default 8)")
         command.add_argument("--max-tokens", type=int, default=64, help="tokens per answer for a local model")
         command.add_argument("--max-turns", type=int, default=8)
         command.add_argument("--skill", type=float, default=None, help="the scripted teacher's skill (default: params.yaml's teacher.scripted.skill)")
