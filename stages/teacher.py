@@ -17,7 +17,7 @@ from sftboot.errors import exits_cleanly
 from sftboot.io import write_json, write_parquet
 from sftboot.metrics import summarize
 from sftboot.policies import make_teacher
-from sftboot.rollout import journal_path, play_games
+from sftboot.rollout import play_games
 
 GAMES_OUT = Path("data/rollouts/teacher.parquet")
 METRICS_OUT = Path("metrics/teacher.json")
@@ -30,15 +30,14 @@ def main() -> None:
     config = params.teacher
     teacher = make_teacher(config)
     specs = game_specs(config.games, params.seed, config.opponent_p_min, config.opponent_p_max, config.num_groups)
-    journal = journal_path(JOURNAL_DIR, teacher.policy_id, specs, params.env.max_turns)
-
     started = time.perf_counter()
-    games = play_games(teacher, specs, params.env.max_turns, len(specs), journal=journal, description="teacher games")
-    elapsed = time.perf_counter() - started
 
-    write_parquet(GAMES_OUT, games)
-    write_json(METRICS_OUT, summarize(games) | {"policy": teacher.policy_id, "games_per_s": round(games.height / elapsed, 2)})
-    journal.unlink(missing_ok=True)
+    def save(games):
+        elapsed = time.perf_counter() - started
+        write_parquet(GAMES_OUT, games)
+        write_json(METRICS_OUT, summarize(games) | {"policy": teacher.policy_id, "games_per_s": round(games.height / elapsed, 2)})
+
+    games = play_games(teacher, specs, params.env.max_turns, len(specs), description="teacher games", journal_dir=JOURNAL_DIR, save=save)
     print(f"teacher: {games.height} games -> {GAMES_OUT}")
 
 

@@ -3,6 +3,8 @@
 import re
 from collections import Counter
 
+import pytest
+
 from sftboot import board as rules
 from sftboot.env import TicTacToeEnv, game_specs
 from sftboot.policies.scripted import ScriptedTeacher, board_from_text
@@ -54,3 +56,34 @@ def test_reasoning_is_true_to_the_board():
                 assert rules.creates_fork(board, cell, "X")
                 checked["fork"] += 1
     assert checked["win"] and checked["block"] and checked["fork"]
+
+
+class _Counting(ScriptedTeacher):
+    """The scripted teacher, counting the answers it is asked for (what an API would bill)."""
+
+    asked = 0
+
+    def respond(self, conversations, seeds):
+        type(self).asked += len(conversations)
+        return super().respond(conversations, seeds)
+
+
+def test_journal_outlives_a_failed_save_and_the_rerun_asks_nothing_again(tmp_path):
+    specs = game_specs(20, seed=3, p_min=0.0, p_max=1.0)
+
+    def play(save, forfeit_invalid=False):
+        return play_games(_Counting(0.8), specs, 8, 8, forfeit_invalid=forfeit_invalid, journal_dir=tmp_path, save=save)
+
+    def broken_disk(games):
+        raise OSError("disk full")
+
+    with pytest.raises(OSError):
+        play(broken_disk)
+    once = _Counting.asked
+    with pytest.raises(OSError):
+        play(broken_disk, forfeit_invalid=True)  # other rules: its own journal, nothing resumed
+    assert _Counting.asked == 2 * once and len(list(tmp_path.glob("*.jsonl"))) == 2
+    saved = []
+    games = play(saved.append)
+    assert _Counting.asked == 2 * once and games.height == 20 and saved[0].equals(games)
+    assert len(list(tmp_path.glob("*.jsonl"))) == 1  # stored, so its journal is spent; the other run's stays

@@ -12,6 +12,7 @@ import json
 import os
 import time
 from pathlib import Path
+from typing import Callable
 
 import polars as pl
 from tqdm import tqdm
@@ -82,7 +83,7 @@ class _LiveGame:
         }
 
 
-def journal_path(journal_dir: Path, policy_id: str, specs: list[GameSpec], max_turns: int, forfeit_invalid: bool = False) -> Path:
+def _journal_path(journal_dir: Path, policy_id: str, specs: list[GameSpec], max_turns: int, forfeit_invalid: bool) -> Path:
     """A journal per (policy, games, rules): a changed param never resumes from another run's games."""
     fingerprint = json.dumps([policy_id, max_turns, forfeit_invalid, [(s.game_id, s.seed, s.p) for s in specs]])
     return journal_dir / f"{hashlib.sha256(fingerprint.encode()).hexdigest()[:16]}.jsonl"
@@ -105,11 +106,17 @@ def play_games(
     specs: list[GameSpec],
     max_turns: int,
     batch_size: int,
-    journal: Path | None = None,
     description: str = "games",
     forfeit_invalid: bool = False,
+    journal_dir: Path | None = None,
+    save: Callable[[pl.DataFrame], None] | None = None,
 ) -> pl.DataFrame:
-    """Play every game in `specs` to the end; rows come back sorted by game id."""
+    """Play every game in `specs` to the end; rows come back sorted by game id.
+
+    With `journal_dir`, each finished game is journaled there (one file per policy, games and
+    rules) and a rerun resumes from it; the journal is deleted only once `save` has stored the games.
+    """
+    journal = _journal_path(journal_dir, policy.policy_id, specs, max_turns, forfeit_invalid) if journal_dir else None
     finished = _read_journal(journal) if journal else {}
     pending = [spec for spec in specs if spec.game_id not in finished]
     live: list[_LiveGame] = []
@@ -151,4 +158,9 @@ def play_games(
             sink.close()
     rows = [finished[spec.game_id] for spec in specs]
     schema = GAME_SCHEMA | (TRACE_SCHEMA if rows and "completion_ids" in rows[0] else {})
-    return pl.DataFrame(rows, schema=schema)
+    games = pl.DataFrame(rows, schema=schema)
+    if save:
+        save(games)
+    if journal:
+        journal.unlink(missing_ok=True)
+    return games
