@@ -63,16 +63,17 @@ def test_cli_eval_on_a_checkpoint_and_on_bad_input(tiny_model_dir):
     assert bad_flag.returncode == 2 and "--concurrency: Input should be greater than or equal to 1" in bad_flag.stderr and "Traceback" not in bad_flag.stderr
 
 
-def test_cli_eval_of_the_scripted_teacher_takes_its_skill():
+def test_cli_eval_of_the_scripted_teacher_takes_its_skill_and_lookahead():
     def run(*extra):
         return subprocess.run([sys.executable, "-m", "sftboot.cli", "eval", "--model", "scripted", "--opponent", "optimal", "--games", "40", *extra], capture_output=True, text=True)
 
-    perfect = run("--skill", "1.0")
+    perfect = run("--skill", "1.0", "--lookahead", "1.0")
     assert perfect.returncode == 0, perfect.stderr
     assert "draw 100.0%" in perfect.stdout
-    assert "draw 100.0%" not in run("--skill", "0.5").stdout
+    assert "draw 100.0%" not in run("--skill", "0.5", "--lookahead", "1.0").stdout
+    assert "draw 100.0%" not in run("--skill", "1.0", "--lookahead", "0.0").stdout  # blind to forks
     bad = run("--skill", "2")
-    assert bad.returncode == 2 and "--skill must lie in [0, 1]" in bad.stderr and "Traceback" not in bad.stderr
+    assert bad.returncode == 2 and "--skill: Input should be less than or equal to 1 (got 2.0)" in bad.stderr and "Traceback" not in bad.stderr
 
 
 def test_cli_play_against_the_scripted_teacher():

@@ -25,6 +25,16 @@ def test_perfect_skill_never_loses_and_low_skill_does():
     assert 0.6 < draws < 0.9  # strong but imperfect, like the published teacher's 76 %
 
 
+def test_without_lookahead_the_habit_walks_into_forks():
+    board = "O...X..O.".replace(".", " ")  # O threatens a fork at 6; the habit's first corner is 2
+    blind, searching = ScriptedTeacher(1.0, lookahead=0.0), ScriptedTeacher(1.0, lookahead=1.0)
+    assert {blind.choose(board, 3, game_seed) for game_seed in range(20)} == {2}
+    assert {searching.choose(board, 3, game_seed) for game_seed in range(20)} == {6}
+    mixed = Counter(ScriptedTeacher(1.0, lookahead=0.5).choose(board, 3, game_seed) for game_seed in range(200))
+    assert set(mixed) == {2, 6} and 70 < mixed[6] < 130  # drawn per game, like its slips
+    assert searching.policy_id == "scripted:skill=1.0" and blind.policy_id == "scripted:skill=1.0,lookahead=0.0"
+
+
 def test_same_board_same_habit():
     teacher = ScriptedTeacher(1.0)
     board = "    X    "[::-1].replace("X", "O")  # O in the centre: corners are optimal

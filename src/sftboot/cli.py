@@ -21,24 +21,31 @@ from sftboot.evaluation import OPPONENTS, evaluate, load_student_policy
 OPENAI_PREFIX = "openai:"
 
 
-def _scripted_skill(skill: float | None) -> float:
-    """--skill, else this project's teacher (params.yaml's teacher.scripted.skill), else the config default."""
-    from sftboot.config import PARAMS_FILE, ScriptedTeacherParams, load_params
+def _flag_error(error: ValidationError) -> UserError:
+    """A flag's value the params model rejects, said as the flag: `--skill: Input should be ...`."""
+    first = error.errors()[0]
+    return UserError(f"--{str(first['loc'][0]).replace('_', '-')}: {first['msg']} (got {first['input']})")
 
-    if skill is None:
-        return load_params().teacher.scripted.skill if PARAMS_FILE.exists() else ScriptedTeacherParams().skill
-    try:  # the bounds live in the params model, as for teacher.scripted.skill
-        return ScriptedTeacherParams(skill=skill).skill
-    except ValidationError:
-        raise UserError(f"--skill must lie in [0, 1] (got {skill}): the probability of an optimal move") from None
+
+def _scripted_teacher(args: argparse.Namespace):
+    """This project's scripted teacher (params.yaml's teacher.scripted, else the config defaults),
+    with --skill and --lookahead overriding it."""
+    from sftboot.config import PARAMS_FILE, ScriptedTeacherParams, load_params
+    from sftboot.policies.scripted import ScriptedTeacher
+
+    settings = load_params().teacher.scripted if PARAMS_FILE.exists() else ScriptedTeacherParams()
+    flags = {name: getattr(args, name) for name in ("skill", "lookahead") if getattr(args, name) is not None}
+    try:  # the bounds live in the params model, as for teacher.scripted
+        settings = ScriptedTeacherParams(**(settings.model_dump() | flags))
+    except ValidationError as error:
+        raise _flag_error(error) from None
+    return ScriptedTeacher(**settings.model_dump())
 
 
 def _policy(args: argparse.Namespace):
     model, base_url, api_key_env = args.model, args.base_url, args.api_key_env
     if model == "scripted":
-        from sftboot.policies.scripted import ScriptedTeacher
-
-        return ScriptedTeacher(skill=_scripted_skill(args.skill))
+        return _scripted_teacher(args)
     if model.startswith(OPENAI_PREFIX):
         from sftboot.config import OpenAITeacherParams
         from sftboot.policies.openai_chat import OpenAIChatPolicy
@@ -50,8 +57,7 @@ def _policy(args: argparse.Namespace):
         try:
             return OpenAIChatPolicy(OpenAITeacherParams(**settings))
         except ValidationError as error:
-            first = error.errors()[0]
-            raise UserError(f"--{str(first['loc'][0]).replace('_', '-')}: {first['msg']} (got {first['input']})") from None
+            raise _flag_error(error) from None
     return load_student_policy(model, args.max_tokens)
 
 
@@ -126,6 +132,7 @@ def parser() -> argparse.ArgumentParser:
         command.add_argument("--max-tokens", type=int, default=64, help="tokens per answer for a local model")
         command.add_argument("--max-turns", type=int, default=8)
         command.add_argument("--skill", type=float, default=None, help="the scripted teacher's skill (default: params.yaml's teacher.scripted.skill)")
+        command.add_argument("--lookahead", type=float, default=None, help="the scripted teacher's lookahead (default: params.yaml's)")
         command.set_defaults(handler=handler)
     return top
 

@@ -26,7 +26,8 @@ class EnvParams(Section):
 
 
 class ScriptedTeacherParams(Section):
-    skill: float = Field(0.9, ge=0.0, le=1.0, description="probability of playing a minimax-optimal move")
+    skill: float = Field(0.9, ge=0.0, le=1.0, description="probability of a considered move; otherwise a random free cell")
+    lookahead: float = Field(1.0, ge=0.0, le=1.0, description="probability of searching ahead; otherwise its habit alone, blind to forks")
 
 
 class OpenAITeacherParams(Section):
@@ -156,6 +157,12 @@ class RLParams(Section):
             raise ValueError("games_per_step must be a multiple of num_generations")
         if self.opponent_p_min > self.opponent_p_max:
             raise ValueError("opponent_p_min must be <= opponent_p_max")
+        groups = self.games_per_step // self.num_generations
+        if self.num_groups > groups:  # group g plays stratum g mod num_groups: the top strata would never come up
+            raise ValueError(
+                f"num_groups ({self.num_groups}) exceeds the GRPO groups per step (games_per_step / num_generations = "
+                f"{groups}), so the strata of weaker opponents above the first {groups} would never be played; lower num_groups"
+            )
         return self
 
 

@@ -38,4 +38,4 @@ def make_teacher(params: TeacherParams) -> Policy:
         return OpenAIChatPolicy(params.openai)
     from sftboot.policies.scripted import ScriptedTeacher
 
-    return ScriptedTeacher(params.scripted.skill)
+    return ScriptedTeacher(**params.scripted.model_dump())

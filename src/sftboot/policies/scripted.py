@@ -1,10 +1,12 @@
-"""The embedded teacher: minimax with a skill knob and consistent habits, no network and no key.
+"""The embedded teacher: a habit, a search it does not always run, and slips; no network and no key.
 
-It reads the board from the conversation (as a model would), plays an optimal move with
-probability `skill` and a random free cell otherwise, and breaks ties between equally good moves
-by a fixed preference (win, block, fork, centre, corner, edge). The fixed preference matters: a
-teacher that picks among ties at random gives a small student nothing board-dependent to learn.
-Its `<think>` names what the chosen move really does.
+It reads the board from the conversation (as a model would). Its habit ranks cells win, block,
+fork, centre, corner, edge; with probability `lookahead` it first narrows them to the minimax-optimal
+ones, otherwise it plays the habit alone, which is blind to the opponent's forks (a systematic
+weakness, like an LLM teacher's, that SFT copies and RL can fix); with probability 1 - `skill` it
+slips to a random free cell instead. The fixed habit matters: a teacher that picks among ties at
+random gives a small student nothing board-dependent to learn. Its `<think>` names what the chosen
+move really does.
 """
 
 from __future__ import annotations
@@ -61,14 +63,17 @@ class ScriptedTeacher:
     """Its slips are drawn per game (from the game's seed), like a sampled LLM's: the same board
     gets the good move in most games, so its strength is an average, not a property of the seed."""
 
-    def __init__(self, skill: float) -> None:
+    def __init__(self, skill: float, lookahead: float = 1.0) -> None:
         self.skill = skill
-        self.policy_id = f"scripted:skill={skill}"
+        self.lookahead = lookahead
+        self.policy_id = f"scripted:skill={skill}" + (f",lookahead={lookahead}" if lookahead < 1 else "")
 
     def choose(self, board: str, turn: int, game_seed: int) -> int:
         rng = random.Random(f"teacher:{game_seed}:{board}:{turn}")
         if rng.random() < self.skill:
-            return min(rules.optimal_moves(board, "X"), key=lambda cell: _preference(board, cell))
+            searched = self.lookahead >= 1 or rng.random() < self.lookahead
+            candidates = rules.optimal_moves(board, "X") if searched else rules.free_cells(board)
+            return min(candidates, key=lambda cell: _preference(board, cell))
         return rng.choice(rules.free_cells(board))
 
     def respond(self, conversations: list[list[dict]], seeds: list[int]) -> list[Reply]:
