@@ -48,7 +48,7 @@ def test_micro_profile_runs_every_stage_and_a_second_repro_runs_nothing(micro):
     params = (micro / "params.yaml").read_text()
     assert "games: 40" in params and "builtin:tiny" in params  # composed from conf/profile/micro.yaml
     report = (micro / "report.md").read_text()
-    assert "Against the optimal opponent" in report and "| teacher |" in report and "| rl |" in report
+    assert "Against the optimal opponent" in report and "| teacher |" in report and "| rl |" in report and "| rl − sft | optimal |" in report
     for name in ("base", "sft", "rl", "teacher"):
         metrics = json.loads((micro / f"metrics/eval/{name}.json").read_text())
         assert metrics["random"]["games"] == 8 and metrics["optimal"]["games"] == 8

@@ -1,4 +1,4 @@
-"""The report card: this run beside the published reference, student minus teacher, and plots."""
+"""The report card: this run beside the published reference, what each stage changed, student minus teacher, plots."""
 
 from __future__ import annotations
 
@@ -45,14 +45,15 @@ def outcome_table(evals: dict[str, dict], opponent: str) -> list[str]:
     return lines
 
 
-def student_minus_teacher(evals: dict[str, dict]) -> list[str]:
-    lines = ["| student | opponent | Δ win | Δ draw | Δ loss | Δ format | Δ invalid |", "|---|---|---|---|---|---|---|"]
-    for model in ("base", "sft", "rl"):
-        if model not in evals or "teacher" not in evals:
+def differences(evals: dict[str, dict], pairs: list[tuple[str, str]]) -> list[str]:
+    """Percentage-point differences, `model − other` for each pair both of whose evaluations exist."""
+    lines = ["| change | opponent | Δ win | Δ draw | Δ loss | Δ format | Δ invalid |", "|---|---|---|---|---|---|---|"]
+    for model, other in pairs:
+        if model not in evals or other not in evals:
             continue
         for opponent in OPPONENT_TITLES:
-            deltas = [evals[model][opponent][c]["pct"] - evals["teacher"][opponent][c]["pct"] for c in COLUMNS]
-            lines.append(f"| {model} | {opponent} | " + " | ".join(f"{d:+.1f}" for d in deltas) + " |")
+            deltas = [evals[model][opponent][c]["pct"] - evals[other][opponent][c]["pct"] for c in COLUMNS]
+            lines.append(f"| {model} − {other} | {opponent} | " + " | ".join(f"{d:+.1f}" for d in deltas) + " |")
     return lines
 
 
@@ -90,7 +91,9 @@ def render_report(evals: dict, counts: dict, stage_seconds: dict) -> str:
     for opponent, title in OPPONENT_TITLES.items():
         games = next(iter(evals.values()))[opponent]["games"] if evals else 0
         lines += [f"## Against {title}: {games} games per model", ""] + outcome_table(evals, opponent) + [""]
-    lines += ["## Student minus teacher (percentage points)", ""] + student_minus_teacher(evals) + [""]
+    lines += ["## What each stage changed (percentage points)", ""] + differences(evals, [("sft", "base"), ("rl", "sft")]) + [""]
+    lines += ["## Student minus teacher (percentage points)", ""]
+    lines += differences(evals, [("base", "teacher"), ("sft", "teacher"), ("rl", "teacher")]) + [""]
     lines += ["## Data", ""]
     teacher, kept, validation = counts.get("teacher", {}), counts.get("filter", {}), counts.get("validate", {})
     lines.append(f"- teacher games: {teacher.get('games', '?')} ({teacher.get('policy', '?')}), cost ${teacher.get('cost_usd', 0):.4f}")
