@@ -1,9 +1,11 @@
 """Stage `evaluate@<model>` / `evaluate_teacher`: one model against the random and the optimal opponent.
 
-Students (models/base, models/sft, models/rl) decode greedily, all live games batched per turn;
-the teacher is evaluated through the same harness. Out: metrics/eval/<model>.json with
-win/draw/loss %, format %, invalid-game % (each with a Wilson 95 % interval), mean reward,
-mean turns and generated tokens per game.
+Students (models/base, models/sft, models/rl) decode greedily, so they are evaluated exactly: every
+line the game can take, all open lines of one depth answered in one batch. The teacher samples, so
+it plays `eval.games` games per opponent through the same harness. Out: metrics/eval/<model>.json
+(win/draw/loss %, format %, invalid-game %, mean reward; exact figures, or sampled ones with a
+Wilson 95 % interval; for students the move quality) and data/eval/<model>/ (games.parquet: every
+line or game with its probability; moves.parquet: every answer of an exact evaluation).
 
     dvc repro evaluate@sft
 """
@@ -14,7 +16,7 @@ from pathlib import Path
 
 from sftboot.config import load_params
 from sftboot.errors import UserError, exits_cleanly
-from sftboot.evaluation import OPPONENTS, evaluate, load_student_policy
+from sftboot.evaluation import OPPONENTS, describe, evaluate, load_student_policy
 from sftboot.io import write_json
 from sftboot.policies import make_teacher
 
@@ -32,13 +34,12 @@ def main() -> None:
     else:
         policy = load_student_policy(f"models/{name}", params.eval.max_tokens_per_turn)
     started = time.perf_counter()
-    results = evaluate(policy, list(OPPONENTS), params.eval.games, params.eval.seed, params.env.max_turns, params.eval.batch_size)
-    results["seconds"] = round(time.perf_counter() - started, 1)
+    evaluation = evaluate(policy, list(OPPONENTS), params.eval.games, params.eval.seed, params.env.max_turns, params.eval.batch_size)
+    results = evaluation.metrics | {"seconds": round(time.perf_counter() - started, 1)}
+    evaluation.save(Path(f"data/eval/{name}"))
     write_json(Path(f"metrics/eval/{name}.json"), results)
     for opponent in OPPONENTS:
-        r = results[opponent]
-        print(f"{name} vs {opponent}: win {r['win']['pct']}% draw {r['draw']['pct']}% loss {r['loss']['pct']}% "
-              f"format {r['format']['pct']}% invalid games {r['invalid_games']['pct']}%")
+        print(f"{name} vs {opponent}: {describe(results[opponent])}")
 
 
 if __name__ == "__main__":

@@ -1,8 +1,10 @@
 """Stage `report`: the report card.
 
 report.md puts this run's base, SFT and RL students and the teacher beside the published
-reference rows, with the student-minus-teacher difference, the data counts and stage times;
-report_outcomes.png and metrics/report/outcomes.json (a DVC plot) show outcomes per model and opponent;
+reference rows and the best possible results, with what each stage changed, the student-minus-teacher
+difference, where the students lose, the data counts and stage times; report_outcomes.png and
+metrics/report/outcomes.json (a DVC plot) show outcomes per model and opponent; report_lines.png
+draws the students' lost lines against the perfect player and their costliest moves;
 metrics/summary.json holds the headline figures flat, as columns for `dvc exp show`.
 
     dvc repro report
@@ -10,13 +12,17 @@ metrics/summary.json holds the headline figures flat, as columns for `dvc exp sh
 
 from pathlib import Path
 
+import polars as pl
+
 from sftboot.errors import exits_cleanly
 from sftboot.io import atomic_path, write_json, write_text
-from sftboot.report import key_figures, outcome_rows, plot_outcomes, read_json, render_report
+from sftboot.report import key_figures, outcome_rows, plot_lines, plot_outcomes, read_json, render_report
 
 EVAL_DIR = Path("metrics/eval")
+GAMES_DIR = Path("data/eval")
 REPORT_OUT = Path("report.md")
 PLOT_OUT = Path("report_outcomes.png")
+LINES_PLOT_OUT = Path("report_lines.png")
 OUTCOMES_OUT = Path("metrics/report/outcomes.json")
 SUMMARY_OUT = Path("metrics/summary.json")
 
@@ -28,11 +34,15 @@ def main() -> None:
     seconds = {"base (pretraining)": counts["base"].get("pretrain_seconds")}
     seconds |= {name: counts[name].get("seconds") for name in ("sft", "rl")}
     seconds |= {f"evaluate {name}": result.get("seconds") for name, result in evals.items()}
-    write_text(REPORT_OUT, render_report(evals, counts, seconds))
+    exact = [model for model in ("sft", "rl") if evals.get(model, {}).get("optimal", {}).get("kind") == "exact"]
+    played = {model: (pl.read_parquet(GAMES_DIR / model / "games.parquet"), pl.read_parquet(GAMES_DIR / model / "moves.parquet")) for model in exact}
+    write_text(REPORT_OUT, render_report(evals, counts, seconds, played))
     write_json(OUTCOMES_OUT, outcome_rows(evals))
     write_json(SUMMARY_OUT, key_figures(evals))
     with atomic_path(PLOT_OUT) as temporary:
         plot_outcomes(evals, temporary)
+    with atomic_path(LINES_PLOT_OUT) as temporary:
+        plot_lines(played, temporary)
     print(f"report: {REPORT_OUT}, {PLOT_OUT}")
 
 

@@ -43,20 +43,25 @@ def test_summary_rates_on_crafted_games():
 
 
 def test_scripted_teacher_through_the_harness():
-    results = evaluate(ScriptedTeacher(1.0), ["random", "optimal"], games=100, seed=1, max_turns=8, batch_size=100)
+    evaluation = evaluate(ScriptedTeacher(1.0), ["random", "optimal"], games=100, seed=1, max_turns=8, batch_size=100, exact=False)
+    results = evaluation.metrics
+    assert results["random"]["kind"] == "sampled" and evaluation.games.height == 200 and evaluation.moves.is_empty()
     assert results["optimal"]["draw"]["pct"] == 100.0
     assert results["random"]["loss"]["pct"] == 0.0 and results["random"]["win"]["pct"] > 80
     assert results["random"]["format"]["pct"] == 100.0
 
 
 def test_cli_eval_on_a_checkpoint_and_on_bad_input(tiny_model_dir):
-    result = subprocess.run(
-        [sys.executable, "-m", "sftboot.cli", "eval", "--model", str(tiny_model_dir), "--opponent", "random", "--games", "3", "--max-tokens", "8", "--json"],
-        capture_output=True, text=True,
-    )
-    assert result.returncode == 0, result.stderr
-    metrics = json.loads(result.stdout[result.stdout.index("{"):])
-    assert metrics["random"]["games"] == 3 and metrics["random"]["loss"]["pct"] == 100.0
+    def run(*extra):
+        command = [sys.executable, "-m", "sftboot.cli", "eval", "--model", str(tiny_model_dir), "--opponent", "random", "--max-tokens", "8", "--json", *extra]
+        result = subprocess.run(command, capture_output=True, text=True)
+        assert result.returncode == 0, result.stderr
+        return json.loads(result.stdout[result.stdout.index("{"):])["random"]
+
+    exact = run()  # a greedy student: every line; the untrained one never moves, so one line per opening
+    assert exact["kind"] == "exact" and exact["lines"] == 10 and exact["loss"]["pct"] == 100.0
+    sampled = run("--sampled", "--games", "3")
+    assert sampled["kind"] == "sampled" and sampled["games"] == 3 and sampled["loss"]["pct"] == 100.0
     missing = subprocess.run([sys.executable, "-m", "sftboot.cli", "eval", "--model", "no/such/folder"], capture_output=True, text=True)
     assert missing.returncode == 2 and "no model folder at no/such/folder" in missing.stderr and "Traceback" not in missing.stderr
     bad_flag = subprocess.run([sys.executable, "-m", "sftboot.cli", "eval", "--model", "openai:any", "--concurrency", "0"], capture_output=True, text=True)

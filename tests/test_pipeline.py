@@ -5,6 +5,7 @@ import json
 import os
 import subprocess
 
+import polars as pl
 import pytest
 from conftest import commit, dvc, snapshot_repo
 
@@ -18,7 +19,9 @@ RERUNS = {
     "filter.keep=[win]": ({"filter", "validate"}, {"filter", "validate", "sft", "rl", "evaluate@sft", "evaluate@rl", "report"}, ("metrics/filter.json", "kept")),
     "sft.learning_rate=0.002": ({"sft"}, {"sft", "rl", "evaluate@sft", "evaluate@rl", "report"}, ("metrics/sft.json", "final_loss")),
     "rl.steps=2": ({"rl"}, {"rl", "evaluate@rl", "report"}, ("metrics/rl.json", "steps")),
-    "eval.games=6": ({"evaluate@base", "evaluate@sft", "evaluate@rl", "evaluate_teacher"}, {"evaluate@base", "evaluate@sft", "evaluate@rl", "evaluate_teacher", "report"}, ("metrics/eval/base.json", "random.games")),
+    # greedy students are evaluated exactly, so the number of sampled games concerns the teacher alone
+    "eval.games=6": ({"evaluate_teacher"}, {"evaluate_teacher", "report"}, ("metrics/eval/teacher.json", "random.games")),
+    "eval.max_tokens_per_turn=9": ({"evaluate@base", "evaluate@sft", "evaluate@rl"}, {"evaluate@base", "evaluate@sft", "evaluate@rl", "report"}, ("metrics/eval/base.json", "random.completion_tokens_per_game")),
 }
 MODEL_FILES = ("data/rollouts/teacher.parquet", "data/sft/train.jsonl", "models/sft/model.safetensors", "models/rl/model.safetensors")
 
@@ -49,9 +52,15 @@ def test_micro_profile_runs_every_stage_and_a_second_repro_runs_nothing(micro):
     assert "games: 40" in params and "builtin:tiny" in params  # composed from conf/profile/micro.yaml
     report = (micro / "report.md").read_text()
     assert "Against the optimal opponent" in report and "| teacher |" in report and "| rl |" in report and "| rl − sft | optimal |" in report
-    for name in ("base", "sft", "rl", "teacher"):
+    for name in ("base", "sft", "rl"):  # greedy: every line, each with its probability
         metrics = json.loads((micro / f"metrics/eval/{name}.json").read_text())
-        assert metrics["random"]["games"] == 8 and metrics["optimal"]["games"] == 8
+        for opponent in ("random", "optimal"):
+            lines = pl.read_parquet(micro / f"data/eval/{name}/games.parquet").filter(pl.col("opponent") == opponent)
+            assert metrics[opponent]["kind"] == "exact" and metrics[opponent]["lines"] == lines.height >= 10
+            assert lines["probability"].sum() == pytest.approx(1.0)
+    teacher = json.loads((micro / "metrics/eval/teacher.json").read_text())
+    assert teacher["random"]["kind"] == "sampled" and teacher["random"]["games"] == teacher["optimal"]["games"] == 8
+    assert "| best possible | expectimax |" in report and "## Where the students lose" in report and (micro / "report_lines.png").exists()
     assert (micro / "metrics/sft/plots/metrics/loss.tsv").exists() and (micro / "metrics/rl/plots/metrics/reward.tsv").exists()
     assert _ran(dvc(micro, "repro").stdout) == set()
     assert "up to date" in dvc(micro, "status").stdout

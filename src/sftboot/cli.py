@@ -1,6 +1,6 @@
 """`sftboot` command line, beside the pipeline: evaluate any model, or play against one.
 
-    sftboot eval --model models/rl --opponent optimal --games 200
+    sftboot eval --model models/rl --opponent optimal --out eval/rl      # exact: every line
     sftboot eval --model openai:gpt-4o-mini --opponent random --games 50
     sftboot eval --model openai:Qwen/Qwen3-8B --base-url http://127.0.0.1:8000/v1 --opponent optimal
     sftboot play models/rl
@@ -12,11 +12,13 @@ import argparse
 import json
 import random
 import sys
+from pathlib import Path
 
 from pydantic import ValidationError
 
 from sftboot.errors import UserError, exits_cleanly
-from sftboot.evaluation import OPPONENTS, evaluate, load_student_policy
+from sftboot.evaluation import OPPONENTS, describe, evaluate, load_student_policy
+from sftboot.io import write_json
 
 OPENAI_PREFIX = "openai:"
 
@@ -62,18 +64,19 @@ def _policy(args: argparse.Namespace):
 
 
 def _eval(args: argparse.Namespace) -> None:
+    """Exact for a greedy student (every line), sampled otherwise or with --sampled; --out keeps the games."""
     policy = _policy(args)
     opponents = list(OPPONENTS) if args.opponent == "both" else [args.opponent]
-    results = evaluate(policy, opponents, args.games, args.seed, args.max_turns, batch_size=args.games)
-    for opponent, result in results.items():
-        print(
-            f"{args.model} vs {opponent} ({result['games']} games): win {result['win']['pct']}% "
-            f"draw {result['draw']['pct']}% loss {result['loss']['pct']}% format {result['format']['pct']}% "
-            f"invalid games {result['invalid_games']['pct']}% mean reward {result['mean_reward']} "
-            f"cost ${result['cost_usd']}"
-        )
+    evaluation = evaluate(policy, opponents, args.games, args.seed, args.max_turns, args.batch_size, exact=not args.sampled)
+    for opponent, result in evaluation.metrics.items():
+        cost = f", cost ${result['cost_usd']}" if result.get("cost_usd") else ""
+        print(f"{args.model} vs {opponent}, {describe(result)}{cost}")
+    if args.out:
+        evaluation.save(Path(args.out))
+        write_json(Path(args.out) / "metrics.json", evaluation.metrics)
+        print(f"games and metrics in {args.out}/ (games.parquet, moves.parquet, metrics.json)")
     if args.json:
-        print(json.dumps(results, indent=2))
+        print(json.dumps(evaluation.metrics, indent=2))
 
 
 def _ask_human(board: str, seed: int, p: float) -> int:
@@ -119,7 +122,10 @@ def parser() -> argparse.ArgumentParser:
         if name == "eval":
             command.add_argument("--model", required=True, help="a checkpoint folder, openai:MODEL, or scripted")
             command.add_argument("--opponent", choices=[*OPPONENTS, "both"], default="both")
-            command.add_argument("--games", type=int, default=100)
+            command.add_argument("--games", type=int, default=100, help="games per opponent when sampled")
+            command.add_argument("--sampled", action="store_true", help="sample games even for a greedy student, instead of every line")
+            command.add_argument("--out", default=None, help="a folder for games.parquet, moves.parquet and metrics.json")
+            command.add_argument("--batch-size", type=int, default=400, help="lines or games a local model decodes together")
             command.add_argument("--json", action="store_true", help="also print all metrics as JSON")
             command.add_argument("--seed", type=int, default=12345)
         else:
@@ -140,8 +146,9 @@ def parser() -> argparse.ArgumentParser:
 @exits_cleanly
 def main() -> None:
     args = parser().parse_args()
-    if getattr(args, "games", 1) < 1:
-        raise UserError("--games must be at least 1")
+    for flag in ("games", "batch_size"):
+        if getattr(args, flag, 1) < 1:
+            raise UserError(f"--{flag.replace('_', '-')} must be at least 1")
     args.handler(args)
 
 

@@ -49,6 +49,12 @@ def opponent_move(board: str, seed: int, p: float) -> int:
     return rng.choice(rules.optimal_moves(board, "O"))
 
 
+def opponent_distribution(board: str, p: float) -> dict[int, float]:
+    """The probability of each of O's replies that `opponent_move` draws from, for exact evaluation."""
+    free, optimal = rules.free_cells(board), rules.optimal_moves(board, "O")
+    return {cell: p / len(free) + (1 - p) * (cell in optimal) / len(optimal) for cell in free if p > 0 or cell in optimal}
+
+
 def opponent_starts(seed: int) -> bool:
     return random.Random(f"{seed}:start").random() < 0.5
 
@@ -78,12 +84,13 @@ class TicTacToeEnv:
     invalid_moves: int = 0
     outcome: str | None = None
     capped: bool = False
-    opponent_started: bool = False
+    opponent_started: bool | None = None  # None: the seed's coin decides; exact evaluation sets it
     forfeit_invalid: bool = False  # an invalid answer loses the game instead of earning a retry (an RL option)
 
     def __post_init__(self) -> None:
         self.messages = [{"role": "system", "content": SYSTEM_PROMPT}]
-        self.opponent_started = opponent_starts(self.spec.seed)
+        if self.opponent_started is None:
+            self.opponent_started = opponent_starts(self.spec.seed)
         status = STARTED
         if self.opponent_started:
             status = self._opponent_turn()

@@ -1,24 +1,63 @@
-"""The evaluation harness: any policy against the random (p = 1) and the optimal (p = 0) opponent."""
+"""The evaluation harness: any policy against the random (p = 1) and the optimal (p = 0) opponent.
+
+A deterministic policy (a greedy student) is evaluated exactly, over every line the game can take;
+any other (a sampling student, the scripted teacher, an API model) over sampled games, with Wilson
+intervals. Either way the games come back, one row per line or game with its probability.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+
 from sftboot.env import game_specs
+from sftboot.exact import LINE_SCHEMA, MOVE_SCHEMA, play_every_line, summarize_lines
+from sftboot.io import write_parquet
 from sftboot.metrics import summarize
 from sftboot.policies import Policy
-from sftboot.rollout import play_games
+from sftboot.rollout import GAME_SCHEMA, play_games
 
 OPPONENTS = {"random": 1.0, "optimal": 0.0}
 
 
-def evaluate(policy: Policy, opponents: list[str], games: int, seed: int, max_turns: int, batch_size: int) -> dict:
-    """Metrics per opponent; the same seeds for every model, so models meet the same games."""
-    results = {}
+@dataclass
+class Evaluation:
+    metrics: dict  # per opponent: rates, each marked exact or sampled
+    games: pl.DataFrame  # LINE_SCHEMA: every line with its probability, or every sampled game with 1 / games
+    moves: pl.DataFrame  # MOVE_SCHEMA: every answer of an exact evaluation with its reach; empty when sampled
+
+    def save(self, folder: Path) -> None:
+        """games.parquet and moves.parquet, readable with polars, for the report and for people."""
+        write_parquet(folder / "games.parquet", self.games)
+        write_parquet(folder / "moves.parquet", self.moves)
+
+
+def is_deterministic(policy: Policy) -> bool:
+    return bool(getattr(policy, "deterministic", False))
+
+
+def evaluate(policy: Policy, opponents: list[str], games: int, seed: int, max_turns: int, batch_size: int, exact: bool = True) -> Evaluation:
+    """Metrics per opponent; sampled games use the same seeds for every model, so models meet the same games.
+
+    `exact` evaluates a deterministic policy over every line; `games` and `seed` then go unused.
+    """
+    metrics, game_frames, move_frames = {}, [], []
     for opponent in opponents:
         p = OPPONENTS[opponent]
-        specs = game_specs(games, seed, p, p)
-        played = play_games(policy, specs, max_turns, batch_size, description=f"{policy.policy_id} vs {opponent}")
-        results[opponent] = summarize(played)
-    return results
+        if exact and is_deterministic(policy):
+            lines, moves = play_every_line(policy, opponent, p, max_turns, batch_size)
+            metrics[opponent] = summarize_lines(lines, moves)
+            game_frames.append(lines)
+            move_frames.append(moves)
+            continue
+        played = play_games(policy, game_specs(games, seed, p, p), max_turns, batch_size, description=f"{policy.policy_id} vs {opponent}")
+        metrics[opponent] = {"kind": "sampled"} | summarize(played)
+        weighted = played.select(list(GAME_SCHEMA)).with_columns(opponent=pl.lit(opponent), probability=pl.lit(1 / played.height))
+        game_frames.append(weighted.select(list(LINE_SCHEMA)))
+    moves = pl.concat(move_frames) if move_frames else pl.DataFrame(schema=MOVE_SCHEMA)
+    return Evaluation(metrics, pl.concat(game_frames), moves)
 
 
 def load_student_policy(path: str, max_tokens_per_turn: int):
@@ -29,3 +68,16 @@ def load_student_policy(path: str, max_tokens_per_turn: int):
     model, tokenizer = load_student(path)
     model.eval()
     return StudentPolicy(model, tokenizer, max_tokens_per_turn=max_tokens_per_turn, policy_id=f"student:{path}")
+
+
+def describe(result: dict) -> str:
+    """One line for a person: how the figures were obtained, then the rates (a sampled one with its interval)."""
+
+    def rate(name: str) -> str:
+        figure = result[name]
+        interval = f" [{figure['ci95_low']}, {figure['ci95_high']}]" if "ci95_low" in figure else ""
+        return f"{name.replace('_', ' ')} {figure['pct']}%{interval}"
+
+    names = ["win", "draw", "loss", "format", "invalid_games"] + (["move_quality"] if "move_quality" in result else [])
+    kind = f"exact over {result['lines']} lines" if result["kind"] == "exact" else f"sampled, {result['games']} games"
+    return f"{kind}: " + ", ".join(rate(name) for name in names) + f", mean reward {result['mean_reward']}"

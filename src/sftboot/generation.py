@@ -143,6 +143,11 @@ class StudentPolicy:
         self._batch: KVBatch | None = None
         self._generator = torch.Generator().manual_seed(seed)
 
+    @property
+    def deterministic(self) -> bool:
+        """Greedy decoding answers a conversation the same way every time: evaluation can be exact."""
+        return self.temperature == 0
+
     def _render(self, conversation: list[dict], generation_prompt: bool = True) -> str:
         return self.tokenizer.apply_chat_template(conversation, tokenize=False, add_generation_prompt=generation_prompt)
 

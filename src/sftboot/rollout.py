@@ -18,7 +18,7 @@ import polars as pl
 from tqdm import tqdm
 
 from sftboot.env import GameSpec, TicTacToeEnv
-from sftboot.policies import Policy
+from sftboot.policies import Policy, Reply
 
 GAME_SCHEMA = {
     "game_id": pl.Int64,
@@ -51,11 +51,21 @@ TRACE_SCHEMA = {
 }
 
 
-class _LiveGame:
-    def __init__(self, spec: GameSpec, max_turns: int, forfeit_invalid: bool) -> None:
-        self.env = TicTacToeEnv(spec, max_turns=max_turns, forfeit_invalid=forfeit_invalid)
+class LiveGame:
+    """A game being played and what its answers cost so far."""
+
+    def __init__(self, env: TicTacToeEnv) -> None:
+        self.env = env
         self.prompt_tokens = self.completion_tokens = 0
         self.cost_usd = self.latency_s = 0.0
+
+    def take(self, reply: Reply, seconds: float) -> None:
+        """Play the policy's reply; `seconds` is the batch's wall time, for policies that do not time their replies."""
+        self.env.step(reply.text)
+        self.prompt_tokens += reply.prompt_tokens
+        self.completion_tokens += reply.completion_tokens
+        self.cost_usd += reply.cost_usd
+        self.latency_s += reply.latency_s or seconds
 
     def row(self, policy_id: str) -> dict:
         env, rewards = self.env, self.env.rewards()
@@ -119,7 +129,7 @@ def play_games(
     journal = _journal_path(journal_dir, policy.policy_id, specs, max_turns, forfeit_invalid) if journal_dir else None
     finished = _read_journal(journal) if journal else {}
     pending = [spec for spec in specs if spec.game_id not in finished]
-    live: list[_LiveGame] = []
+    live: list[LiveGame] = []
     sink = None
     if journal:
         journal.parent.mkdir(parents=True, exist_ok=True)
@@ -128,17 +138,13 @@ def play_games(
     try:
         while pending or live:
             if not live:  # whole waves: a batched decoder keeps one KV cache per wave of games
-                live = [_LiveGame(spec, max_turns, forfeit_invalid) for spec in pending[:batch_size]]
+                live = [LiveGame(TicTacToeEnv(spec, max_turns=max_turns, forfeit_invalid=forfeit_invalid)) for spec in pending[:batch_size]]
                 pending = pending[batch_size:]
             started = time.perf_counter()
             replies = policy.respond([game.env.messages for game in live], [game.env.spec.seed for game in live])
             still_live = []
             for game, reply in zip(live, replies, strict=True):
-                game.env.step(reply.text)
-                game.prompt_tokens += reply.prompt_tokens
-                game.completion_tokens += reply.completion_tokens
-                game.cost_usd += reply.cost_usd
-                game.latency_s += reply.latency_s or (time.perf_counter() - started)
+                game.take(reply, time.perf_counter() - started)
                 if not game.env.done:
                     still_live.append(game)
                     continue

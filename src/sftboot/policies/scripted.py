@@ -68,6 +68,11 @@ class ScriptedTeacher:
         self.lookahead = lookahead
         self.policy_id = f"scripted:skill={skill}" + (f",lookahead={lookahead}" if lookahead < 1 else "")
 
+    @property
+    def deterministic(self) -> bool:
+        """Without slips, and always or never searching, it plays each board one way."""
+        return self.skill >= 1 and self.lookahead in (0.0, 1.0)
+
     def choose(self, board: str, turn: int, game_seed: int) -> int:
         rng = random.Random(f"teacher:{game_seed}:{board}:{turn}")
         if rng.random() < self.skill:
