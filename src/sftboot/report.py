@@ -130,10 +130,10 @@ def lines_section(played: dict[str, tuple[pl.DataFrame, pl.DataFrame]], top: int
     for model, (games, moves) in played.items():
         lost = losing_lines(games, "optimal", top)
         total = float(games.filter((pl.col("opponent") == "optimal") & (pl.col("outcome") == "loss"))["probability"].sum())
-        lines.append(f"**{model}** against the optimal opponent: lost lines together {100 * total:.2f} %" + (":" if lost.height else ", none."))
+        lines += [f"**{model}** against the optimal opponent: lost lines together {100 * total:.2f} %" + (":" if lost.height else ", none."), ""]
         lines += [f"- {100 * row['probability']:.2f} %: {_line_text(row)}" + (f" ({row['invalid_moves']} invalid answers)" if row["invalid_moves"] else "") for row in lost.iter_rows(named=True)]
         mistakes = costliest_mistakes(moves, top)
-        lines.append(f"**{model}**, costliest moves (expected outcome reward given up, in points)" + (":" if mistakes.height else ": none."))
+        lines += ["", f"**{model}**, costliest moves (expected outcome reward given up, in points)" + (":" if mistakes.height else ": none."), ""]
         lines += [
             f"- vs {row['opponent']}: {_board_text(row['board'])} X played {row['cell']}, best {', '.join(map(str, row['best_cells']))}; "
             f"reached {100 * row['reach']:.2f} %, costs {100 * row['cost']:.2f}" + ("" if row["keeps_value"] else " (gives up the minimax outcome)")
@@ -172,6 +172,11 @@ def plot_lines(played: dict[str, tuple[pl.DataFrame, pl.DataFrame]], path: Path,
                 marks = [(cell, mark) for cell, mark in enumerate(item["board"]) if mark != " "]
                 _draw_board(axis, marks, numbered=False, chosen=item["cell"], best=item["best_cells"])
                 axis.set_title(f"vs {item['opponent']}: reached {100 * item['reach']:.2f} %\ncosts {100 * item['cost']:.2f} points", fontsize=8)
+    figure.suptitle(
+        "Lost lines: final boards, numbers give the order of moves.   Costliest moves: the board before the move; "
+        "orange X: the student's move, green rings: the best moves.",
+        fontsize=9,
+    )
     figure.tight_layout()
     figure.savefig(path, dpi=100, format="png")  # the path may be a temporary name without .png
     plt.close(figure)
