@@ -15,7 +15,7 @@ from sftboot.config import load_params
 from sftboot.env import game_specs
 from sftboot.errors import exits_cleanly
 from sftboot.io import write_json, write_parquet
-from sftboot.metrics import summarize
+from sftboot.metrics import api_counts, summarize
 from sftboot.policies import make_teacher
 from sftboot.rollout import play_games
 
@@ -35,7 +35,8 @@ def main() -> None:
     def save(games):
         elapsed = time.perf_counter() - started
         write_parquet(GAMES_OUT, games)
-        write_json(METRICS_OUT, summarize(games) | {"policy": teacher.policy_id, "games_per_s": round(games.height / elapsed, 2)})
+        api = {"api": api_counts(games)} if config.policy == "openai" else {}
+        write_json(METRICS_OUT, summarize(games) | api | {"policy": teacher.policy_id, "games_per_s": round(games.height / elapsed, 2)})
 
     games = play_games(teacher, specs, params.env.max_turns, len(specs), description="teacher games", journal_dir=JOURNAL_DIR, save=save)
     print(f"teacher: {games.height} games -> {GAMES_OUT}")

@@ -2,7 +2,9 @@
 
 It answers each request with the first available cell (a legal move), unless the next entry of
 `faults` says otherwise: "429" (with Retry-After), "500", "hang" (longer than the client timeout),
-"badjson" (a 200 whose body is not JSON), "empty" (no choices), "garbage" (prose, no move tags).
+"badjson" (a 200 whose body is not JSON), "empty" (no choices), "drop" (the connection closed
+unanswered), "null" (a completion with null content), "garbage" (prose, no move tags),
+"reasoning" (the answer's thinking split off into `reasoning_content`, with reasoning tokens).
 """
 
 from __future__ import annotations
@@ -82,17 +84,24 @@ class FakeOpenAI:
                     time.sleep(fake.hang_s)
                 if fault == "badjson":
                     return self._send(200, b"{not json")
+                if fault == "drop":
+                    self.close_connection = True
+                    return
                 choices = []
                 if fault != "empty":
-                    text = "I think I will just chat." if fault == "garbage" else _legal_answer(request)
-                    choices = [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}]
+                    text = "I think I will just chat." if fault == "garbage" else None if fault == "null" else _legal_answer(request)
+                    message = {"role": "assistant", "content": text}
+                    if fault == "reasoning":
+                        message = {"role": "assistant", "content": text.split("</think>")[1], "reasoning_content": "first free cell"}
+                    choices = [{"index": 0, "message": message, "finish_reason": "stop"}]
                 body = {
                     "id": "fake",
                     "object": "chat.completion",
                     "created": 0,
                     "model": request["model"],
                     "choices": choices,
-                    "usage": {"prompt_tokens": 100, "completion_tokens": 10, "total_tokens": 110},
+                    "usage": {"prompt_tokens": 100, "completion_tokens": 10, "total_tokens": 110}
+                    | ({"completion_tokens_details": {"reasoning_tokens": 4}} if fault == "reasoning" else {}),
                 }
                 self._send(200, json.dumps(body).encode())
 

@@ -52,12 +52,46 @@ def test_a_hang_past_the_timeout_is_retried():
         assert len(server.requests) == 2
 
 
-@pytest.mark.parametrize("fault", ["badjson", "empty", "garbage"])
-def test_malformed_replies_are_game_data_not_crashes(fault):
+@pytest.mark.parametrize("fault", ["badjson", "empty", "drop"])
+def test_a_reply_that_is_not_a_completion_is_retried_not_played(fault):
+    with FakeOpenAI(faults=[fault, fault]) as server:
+        games = play_games(_policy(server), game_specs(1, 0, 1.0, 1.0), max_turns=5, batch_size=1)
+    assert games["invalid_moves"][0] == 0  # every move played was the model's, and legal
+    kind = {"badjson": "not_json", "empty": "no_choices", "drop": "no_response"}[fault]
+    assert games["api"][0][kind] == 2 and sum(games["api"][0].values()) == 2
+
+
+@pytest.mark.parametrize("fault", ["null", "garbage"])
+def test_what_the_model_returned_is_game_data_even_when_useless(fault):
     with FakeOpenAI(faults=[fault] * 50) as server:
         games = play_games(_policy(server, max_retries=0), game_specs(2, 0, 1.0, 1.0), max_turns=5, batch_size=2)
     assert games["invalid_moves"].min() > 0
     assert (games["reward_invalid"] == -0.1).all()
+    if fault == "null":
+        assert all(api["null_content"] == api["empty_content"] == turns for api, turns in zip(games["api"], games["turns"]))
+
+
+def test_not_a_completion_past_the_retries_stops_with_a_clear_error():
+    with FakeOpenAI(faults=["badjson"] * 10) as server:
+        with pytest.raises(UserError, match="3 replies in a row .* were not completions.*rerun to resume"):
+            _one_reply(_policy(server))
+
+
+def test_split_off_reasoning_is_played_as_thinking_and_counted():
+    with FakeOpenAI(faults=["reasoning"]) as server:
+        games = play_games(_policy(server), game_specs(1, 0, 1.0, 1.0), max_turns=5, batch_size=1)
+    first = next(m["content"] for m in games["messages"][0] if m["role"] == "assistant")
+    assert first.startswith("<think>first free cell</think><move>")
+    assert games["api"][0]["reasoning_tokens"] == 4 and games["well_formed_turns"][0] == games["turns"][0]
+
+
+def test_sampling_options_reach_the_server():
+    with FakeOpenAI() as server:
+        _one_reply(_policy(server, top_p=0.9, reasoning_effort="low", extra_body={"top_k": 20}))
+    assert {key: server.requests[0][key] for key in ("top_p", "reasoning_effort", "top_k")} == {"top_p": 0.9, "reasoning_effort": "low", "top_k": 20}
+    with FakeOpenAI() as server:
+        _one_reply(_policy(server))
+    assert not {"top_p", "reasoning_effort", "top_k"} & set(server.requests[0])
 
 
 def test_outage_past_retries_stops_with_a_clear_error():
@@ -139,6 +173,30 @@ def test_killed_run_resumes_without_asking_again(project, tmp_path_factory):
     assert not list((project / ".sftboot/journal/teacher").glob("*.jsonl"))
 
 
+def test_a_server_failing_30_percent_of_the_time_costs_no_game_and_every_fault_is_counted(project):
+    import random
+
+    rng = random.Random(0)
+    kinds = ["429", "500", "hang", "drop", "badjson", "empty", "null"]
+    faults = [rng.choice(kinds) if rng.random() < 0.3 else None for _ in range(2000)]
+    with FakeOpenAI(faults=faults, hang_s=1.5) as server:
+        _openai_project(project, server, games=30, concurrency=8)
+        set_params(project, teacher={"openai": {"timeout_s": 1.0, "max_retries": 6}})
+        result = run_stage(project, "teacher")
+        served = faults[: len(faults) - len(server.faults)]
+    assert result.returncode == 0, result.stderr
+    games = pl.read_parquet(project / "data/rollouts/teacher.parquet")
+    assert games.height == 30
+    # only null content, the model's own (empty) answer, costs a move; server failures cost nothing
+    assert (games["invalid_moves"] == pl.Series([api["null_content"] for api in games["api"]])).all()
+    counted = json.loads((project / "metrics/teacher.json").read_text())["api"]
+    injected = {kind: served.count(kind) for kind in kinds}
+    assert counted["rate_limited"] == injected["429"] and counted["server_errors"] == injected["500"]
+    assert counted["no_response"] == injected["hang"] + injected["drop"]
+    assert counted["not_json"] == injected["badjson"] and counted["no_choices"] == injected["empty"]
+    assert counted["null_content"] == injected["null"] > 0
+
+
 def test_api_key_is_never_written(project):
     with FakeOpenAI() as server:
         _openai_project(project, server, games=4)
@@ -193,3 +251,12 @@ def test_teacher_stage_against_transformers_serve(project, served_model):
     assert games["policy_id"][0] == f"openai:{model}@{base_url}"
     metrics = json.loads((project / "metrics/teacher.json").read_text())
     assert metrics["games"] == 4 and metrics["completion_tokens"] == int(games["completion_tokens"].sum())
+
+
+def test_sftboot_eval_scores_a_served_model(served_model, tmp_path):
+    base_url, model = served_model
+    command = ["sftboot", "eval", "--model", f"openai:{model}", "--base-url", base_url, "--api-key-env", "SFTBOOT_TEST_KEY"]
+    result = subprocess.run([*command, "--opponent", "random", "--games", "4", "--max-tokens", "24", "--json"], cwd=tmp_path, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    metrics = json.loads(result.stdout[result.stdout.index("{") :])
+    assert metrics["random"]["kind"] == "sampled" and metrics["random"]["games"] == 4 and metrics["random"]["completion_tokens"] > 0

@@ -4,6 +4,7 @@
     sftboot eval --model openai:gpt-4o-mini --opponent random --games 50
     sftboot eval --model openai:Qwen/Qwen3-8B --base-url http://127.0.0.1:8000/v1 --opponent optimal
     sftboot play models/rl
+    sftboot standin lfm2 models/hub/lfm2     # a tiny offline LFM2 with the hub's chat template
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ def _policy(args: argparse.Namespace):
         from sftboot.config import OpenAITeacherParams
         from sftboot.policies.openai_chat import OpenAIChatPolicy
 
-        settings = {"model": model[len(OPENAI_PREFIX) :], "api_key_env": api_key_env}
+        settings = {"model": model[len(OPENAI_PREFIX) :], "api_key_env": api_key_env, "max_tokens": args.max_tokens}
         for name, value in (("base_url", base_url), ("concurrency", args.concurrency)):
             if value is not None:  # unset: OpenAITeacherParams' default
                 settings[name] = value
@@ -114,6 +115,14 @@ def _play(args: argparse.Namespace) -> None:
     print({"win": "The model wins.", "loss": "You win!" if not env.capped else "The model ran out of turns.", "draw": "A draw."}[env.outcome])
 
 
+def _standin(args: argparse.Namespace) -> None:
+    """A tiny random-weight stand-in for a hub student, to run the real-model path offline."""
+    from sftboot.standins import build_standin
+
+    build_standin(args.architecture, Path(args.out), seed=args.seed)
+    print(f"{args.architecture} stand-in -> {args.out} (use it as student.model={args.out})")
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="sftboot", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = top.add_subparsers(dest="command", required=True)
@@ -135,11 +144,18 @@ def parser() -> argparse.ArgumentParser:
         command.add_argument("--base-url", default=None, help="OpenAI-compatible endpoint for openai:MODEL")
         command.add_argument("--api-key-env", default="OPENAI_API_KEY", help="environment variable holding the key")
         command.add_argument("--concurrency", type=int, default=None, help="parallel requests to an API model (default 8)")
-        command.add_argument("--max-tokens", type=int, default=64, help="tokens per answer for a local model")
+        command.add_argument("--max-tokens", type=int, default=64, help="tokens per answer (a served model's reasoning included)")
         command.add_argument("--max-turns", type=int, default=8)
         command.add_argument("--skill", type=float, default=None, help="the scripted teacher's skill (default: params.yaml's teacher.scripted.skill)")
         command.add_argument("--lookahead", type=float, default=None, help="the scripted teacher's lookahead (default: params.yaml's)")
         command.set_defaults(handler=handler)
+    from sftboot.standins import ARCHITECTURES
+
+    standin = commands.add_parser("standin", help="write a tiny offline stand-in of a hub architecture")
+    standin.add_argument("architecture", choices=ARCHITECTURES)
+    standin.add_argument("out", help="the folder to write the model and tokenizer to")
+    standin.add_argument("--seed", type=int, default=0)
+    standin.set_defaults(handler=_standin)
     return top
 
 

@@ -35,6 +35,9 @@ class OpenAITeacherParams(Section):
     model: str = "gpt-4o-mini"
     api_key_env: str = Field("OPENAI_API_KEY", min_length=1, description="environment variable holding the key")
     temperature: float = Field(1.0, ge=0.0, le=2.0)
+    top_p: float | None = Field(None, gt=0.0, le=1.0, description="null: the server's default")
+    reasoning_effort: Literal["none", "minimal", "low", "medium", "high"] | None = Field(None, description="for reasoning models; null: not sent")
+    extra_body: dict = Field({}, description="extra request fields a server understands (e.g. vLLM's top_k)")
     max_tokens: int = Field(512, ge=1)
     timeout_s: float = Field(60.0, gt=0)
     max_retries: int = Field(5, ge=0)

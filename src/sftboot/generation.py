@@ -2,9 +2,9 @@
 
 Each game keeps its exact token stream (prompt, then the model's tokens and the environment's
 tokens in the order they happened), so RL trains on precisely the tokens that were sampled, with
-their sampling log-probs, and the environment's tokens masked out. The KV cache of a wave of
-games lives across turns, so each turn feeds only the environment's new tokens; generation stops
-per game at `</move>`, the end-of-turn token or its token budget.
+their sampling log-probs, and the environment's tokens masked out. For attention-only models the
+KV cache of a wave of games lives across turns, so each turn feeds only the environment's new
+tokens; generation stops per game at `</move>`, an end-of-turn token or its token budget.
 """
 
 from __future__ import annotations
@@ -68,18 +68,24 @@ def _grown(buffer: torch.Tensor | None, like: torch.Tensor, capacity: int, fille
     return grown
 
 
+def attention_only(config) -> bool:
+    """Whether every layer is attention, which masks a pad; a convolution or recurrence would read it as a step."""
+    return set(getattr(config, "layer_types", None) or ["full_attention"]) == {"full_attention"}
+
+
 def _new_cache(config):
     """A growing KV cache for attention-only models; other architectures (hybrid, conv) bring their own."""
-    if set(getattr(config, "layer_types", None) or ["full_attention"]) == {"full_attention"}:
-        return Cache(layer_class_to_replicate=_GrowingLayer)
-    return None
+    return Cache(layer_class_to_replicate=_GrowingLayer) if attention_only(config) else None
 
 
 class KVBatch:
     """A wave of games decoded together: one row of the KV cache per game, kept across turns.
 
     Rows grow by different amounts each turn; each feed is left-padded to a common width and the
-    pads are masked out, with positions counted over real tokens only.
+    pads are masked out, with positions counted over real tokens only. That is exact for attention
+    alone: a model with convolution or recurrent layers would read a pad in mid-row as a time step,
+    so for those a batch lives one turn and each turn starts from the whole conversation, where
+    left pads come before every real token and act as the convolution's own zero padding.
     """
 
     def __init__(self, model, pad_id: int, size: int) -> None:
@@ -117,6 +123,13 @@ class KVBatch:
         return self.logits
 
 
+def _stop_ids(model, tokenizer) -> set[int]:
+    """End-of-turn tokens: the tokenizer's and the generation config's (hub models often list several)."""
+    configured = model.generation_config.eos_token_id
+    listed = configured if isinstance(configured, list) else [configured]
+    return {token for token in [tokenizer.eos_token_id, *listed] if token is not None}
+
+
 class StudentPolicy:
     """`temperature` 0 means greedy decoding (evaluation); > 0 samples (RL rollouts)."""
 
@@ -142,6 +155,8 @@ class StudentPolicy:
         self._rows: dict[int, int] = {}
         self._batch: KVBatch | None = None
         self._generator = torch.Generator().manual_seed(seed)
+        self._keeps_cache = attention_only(model.config)
+        self._stops = _stop_ids(model, tokenizer)
 
     @property
     def deterministic(self) -> bool:
@@ -178,7 +193,7 @@ class StudentPolicy:
     @torch.no_grad()
     def _generate(self, conversations: list[list[dict]], traces: list[Trace], budgets: list[int]) -> list[tuple[list[int], list[float]]]:
         """Decode one turn for every game: rows stop at `</move>`, the end-of-turn token or their budget."""
-        if any(id(conversation) not in self._rows for conversation in conversations):
+        if not self._keeps_cache or any(id(conversation) not in self._rows for conversation in conversations):
             self._rows = {id(conversation): row for row, conversation in enumerate(conversations)}
             self._batch = KVBatch(self.model, self.tokenizer.pad_token_id, len(conversations))
         batch = self._batch
@@ -204,7 +219,7 @@ class StudentPolicy:
                 text += self.tokenizer.decode([token])
                 outputs[i] = (tokens, token_logprobs, text)
                 step[rows[i]] = [token]
-                if token == self.tokenizer.eos_token_id or MOVE_END in text or len(tokens) >= budgets[i]:
+                if token in self._stops or MOVE_END in text or len(tokens) >= budgets[i]:
                     live.discard(i)
             if live:  # a turn's last token enters the cache with the next turn's environment tokens
                 logits = batch.feed(step)

@@ -45,3 +45,8 @@ def summarize(games: pl.DataFrame) -> dict:
         "completion_tokens": int(games["completion_tokens"].sum()),
         "cost_usd": round(float(games["cost_usd"].sum()), 6),
     }
+
+
+def api_counts(games: pl.DataFrame) -> dict:
+    """An API teacher's retries, faults and reasoning tokens, summed over the games."""
+    return {name: int(value) for name, value in games["api"].struct.unnest().sum().row(0, named=True).items()}

@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Callable
 
@@ -18,7 +19,7 @@ import polars as pl
 from tqdm import tqdm
 
 from sftboot.env import GameSpec, TicTacToeEnv
-from sftboot.policies import Policy, Reply
+from sftboot.policies import API_COUNTS, Policy, Reply
 
 GAME_SCHEMA = {
     "game_id": pl.Int64,
@@ -41,6 +42,7 @@ GAME_SCHEMA = {
     "completion_tokens": pl.Int64,
     "cost_usd": pl.Float64,
     "latency_s": pl.Float64,
+    "api": pl.Struct({name: pl.Int64 for name in API_COUNTS}),
 }
 # What a policy that records token streams (the student during RL) adds to each row.
 TRACE_SCHEMA = {
@@ -58,6 +60,7 @@ class LiveGame:
         self.env = env
         self.prompt_tokens = self.completion_tokens = 0
         self.cost_usd = self.latency_s = 0.0
+        self.api: Counter = Counter()
 
     def take(self, reply: Reply, seconds: float) -> None:
         """Play the policy's reply; `seconds` is the batch's wall time, for policies that do not time their replies."""
@@ -66,6 +69,7 @@ class LiveGame:
         self.completion_tokens += reply.completion_tokens
         self.cost_usd += reply.cost_usd
         self.latency_s += reply.latency_s or seconds
+        self.api.update(reply.api)
 
     def row(self, policy_id: str) -> dict:
         env, rewards = self.env, self.env.rewards()
@@ -90,6 +94,7 @@ class LiveGame:
             "completion_tokens": self.completion_tokens,
             "cost_usd": self.cost_usd,
             "latency_s": round(self.latency_s, 4),
+            "api": {name: self.api[name] for name in API_COUNTS},
         }
 
 

@@ -81,7 +81,13 @@ def train_sft(model, tokenizer, records: list[dict], params: SFTParams, seed: in
     """Run SFT and return the trained (LoRA-merged) model and the trainer's log history."""
     from datasets import Dataset
     from trl import SFTTrainer
+    from trl.chat_template_utils import has_generation_markers
 
+    if params.assistant_only_loss and not has_generation_markers(tokenizer.chat_template):
+        raise UserError(
+            "sft.assistant_only_loss: the student's chat template has no {% generation %} markers and TRL has no training "
+            "variant of it; add the markers around the assistant turn in its chat_template.jinja, or set sft.assistant_only_loss: false"
+        )
     config = sft_config(
         work_dir,
         steps=params.max_steps,

@@ -11,6 +11,7 @@ with `save_pretrained` and from then on loaded like any other model.
 from __future__ import annotations
 
 import random
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -20,7 +21,6 @@ from sftboot.errors import UserError
 
 BUILTIN_PREFIX = "builtin:"
 TAGS = ["<think>", "</think>", "<move>", "</move>"]
-SPECIALS = ["<|pad|>", "<|im_start|>", "<|im_end|>"]
 CHAT_TEMPLATE = (
     "{% for message in messages %}"
     "{% if message['role'] == 'assistant' %}"
@@ -50,7 +50,21 @@ def task_corpus(samples: int, seed: int) -> list[str]:
     return texts
 
 
-def build_tokenizer(vocab_size: int, seed: int):
+@dataclass(frozen=True)
+class TokenSpec:
+    """A chat format's special tokens and template: the builtin's own, or a hub model's (see `standins`)."""
+
+    specials: tuple[str, ...]
+    pad: str
+    bos: str | None
+    eos: str
+    template: str
+
+
+BUILTIN_TOKENS = TokenSpec(specials=("<|pad|>", "<|im_start|>", "<|im_end|>"), pad="<|pad|>", bos="<|im_start|>", eos="<|im_end|>", template=CHAT_TEMPLATE)
+
+
+def build_tokenizer(vocab_size: int, seed: int, tokens: TokenSpec = BUILTIN_TOKENS):
     from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
@@ -65,7 +79,7 @@ def build_tokenizer(vocab_size: int, seed: int):
     tokenizer.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
         vocab_size=vocab_size,
-        special_tokens=SPECIALS,
+        special_tokens=list(tokens.specials),
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
         max_token_length=64,
@@ -75,13 +89,13 @@ def build_tokenizer(vocab_size: int, seed: int):
     tokenizer.add_tokens([AddedToken(tag, special=False, normalized=False) for tag in TAGS])
     wrapped = PreTrainedTokenizerFast(
         tokenizer_object=tokenizer,
-        pad_token="<|pad|>",
-        bos_token="<|im_start|>",
-        eos_token="<|im_end|>",
-        additional_special_tokens=["<|im_start|>", "<|im_end|>"],
+        pad_token=tokens.pad,
+        bos_token=tokens.bos,
+        eos_token=tokens.eos,
+        additional_special_tokens=[token for token in tokens.specials if token != tokens.pad],
         clean_up_tokenization_spaces=False,
     )
-    wrapped.chat_template = CHAT_TEMPLATE
+    wrapped.chat_template = tokens.template
     return wrapped
 
 
@@ -126,7 +140,24 @@ def load_student(path: str | Path, dtype: torch.dtype = torch.float32):
     tokenizer.padding_side = "left"
     if tokenizer.chat_template is None:
         raise UserError(f"the tokenizer in {path!s} has no chat template; pick an instruction-tuned model")
+    use_training_template(tokenizer)
     return model, tokenizer
+
+
+def use_training_template(tokenizer) -> None:
+    """Swap a known hub template for TRL's training variant, so SFT, rollouts and RL share one token stream.
+
+    The variant marks the answers with `{% generation %}` for SFT's loss and renders earlier turns as
+    they were written (Qwen3's own template drops their thinking), so a game's tokens only ever grow.
+    """
+    from trl.chat_template_utils import get_training_chat_template
+
+    try:
+        patched = get_training_chat_template(tokenizer)
+    except ValueError:  # a template TRL does not know: kept as it is (SFT checks for its markers)
+        return
+    if patched is not None:
+        tokenizer.chat_template = patched
 
 
 def materialize_base(model_name: str, builtin: BuiltinModelParams, seed: int, out: Path) -> dict:

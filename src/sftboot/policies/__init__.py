@@ -3,7 +3,7 @@ endpoint, or (for the student) a local transformers checkpoint."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
@@ -19,6 +19,13 @@ class Reply:
     completion_tokens: int = 0
     cost_usd: float = 0.0
     latency_s: float = 0.0
+    api: dict[str, int] = field(default_factory=dict)  # an API teacher's retries, faults and reasoning tokens
+
+
+# What an API policy counts per game: transport retries (429, 5xx, no response: timeout or dropped
+# connection), 200s that were not completions (retried too), what the model returned empty, and
+# the reasoning tokens within its completion tokens.
+API_COUNTS = ("rate_limited", "server_errors", "no_response", "not_json", "no_choices", "null_content", "empty_content", "reasoning_tokens")
 
 
 class Policy(Protocol):
