@@ -12,6 +12,7 @@ hub model already has. Every later stage loads models/base through `from_pretrai
 from pathlib import Path
 
 from sftboot.config import load_params
+from sftboot.device import placement
 from sftboot.errors import exits_cleanly
 from sftboot.io import write_json
 from sftboot.pretrain import pretrain
@@ -27,11 +28,12 @@ METRICS_OUT = Path("metrics/base.json")
 def main() -> None:
     params = load_params()
     settings = params.student.pretrain
+    place = placement(**params.compute.model_dump())
     with replace_dir(MODEL_OUT) as folder:
-        summary = materialize_base(params.student.model, params.student.builtin, params.seed, folder)
+        summary = materialize_base(params.student.model, params.student.builtin, params.seed, folder, place.dtype, params.student.revision)
         if settings.steps:
-            model, tokenizer = load_student(folder)
-            trained, history = pretrain(model, tokenizer, settings, params.seed, WORK_DIR / "pretrain", [])
+            model, tokenizer = load_student(folder, place.dtype)
+            trained, history = pretrain(model, tokenizer, settings, params.seed, WORK_DIR / "pretrain", [], place)
             trained.save_pretrained(folder)
             summary |= {f"pretrain_{name}": value for name, value in log_summary(history, "loss").items()}
     write_json(METRICS_OUT, summary)

@@ -14,7 +14,9 @@ import sys
 import time
 from pathlib import Path
 
+from sftboot.budget import check_budget
 from sftboot.config import load_params
+from sftboot.device import placement
 from sftboot.errors import UserError, exits_cleanly
 from sftboot.evaluation import OPPONENTS, describe, evaluate, load_student_policy
 from sftboot.io import write_json
@@ -32,7 +34,9 @@ def main() -> None:
     if name == "teacher":
         policy = make_teacher(params.teacher)
     else:
-        policy = load_student_policy(f"models/{name}", params.eval.max_tokens_per_turn)
+        check_budget(Path(f"models/{name}"), params.eval.max_tokens_per_turn, "eval.max_tokens_per_turn")
+        place = placement(**params.compute.model_dump())
+        policy = load_student_policy(f"models/{name}", params.eval.max_tokens_per_turn, place)
     started = time.perf_counter()
     evaluation = evaluate(policy, list(OPPONENTS), params.eval.games, params.eval.seed, params.env.max_turns, params.eval.batch_size)
     results = evaluation.metrics | {"seconds": round(time.perf_counter() - started, 1)}

@@ -15,12 +15,15 @@ starts afresh).
 import hashlib
 import json
 import shutil
+from contextlib import nullcontext
 from pathlib import Path
 
 from dvclive import Live
 from transformers.integrations import DVCLiveCallback
 
+from sftboot.budget import FACTS_FILE, check_budget
 from sftboot.config import load_params
+from sftboot.device import is_main_process, launch_processes, placement
 from sftboot.errors import exits_cleanly
 from sftboot.io import write_json
 from sftboot.rl import latest_checkpoint, train_rl
@@ -36,7 +39,7 @@ SUMMARY_OUT = Path("metrics/rl.json")
 
 def run_fingerprint(params) -> str:
     """Checkpoints are only resumed by a run with the same settings and the same starting model."""
-    digest = hashlib.sha256(json.dumps([params.seed, params.env.model_dump(), params.rl.model_dump()]).encode())
+    digest = hashlib.sha256(json.dumps([params.seed, params.compute.model_dump(), params.env.model_dump(), params.rl.model_dump()]).encode())
     for weights in sorted(MODEL_IN.glob("*.safetensors")):
         digest.update(weights.read_bytes())
     return digest.hexdigest()[:16]
@@ -45,15 +48,25 @@ def run_fingerprint(params) -> str:
 @exits_cleanly
 def main() -> None:
     params = load_params()
-    model, tokenizer = load_student(MODEL_IN)
+    check_budget(MODEL_IN, params.rl.max_tokens_per_turn, "rl.max_tokens_per_turn")
+    place = placement(**params.compute.model_dump())
+    launch_processes(__file__, place)
+    model, tokenizer = load_student(MODEL_IN, place.dtype)
     work_dir = WORK_DIR / "rl" / run_fingerprint(params)
     resuming = latest_checkpoint(work_dir) is not None  # then metrics/rl (persisted by DVC) holds the earlier steps
-    with Live(dir=str(LIVE_DIR), dvcyaml=None, save_dvc_exp=False, report=None, resume=resuming) as live:
-        trained, history = train_rl(model, tokenizer, params.rl, params.env, params.seed, work_dir, [DVCLiveCallback(live=live)])
+    with Live(dir=str(LIVE_DIR), dvcyaml=None, save_dvc_exp=False, report=None, resume=resuming) if is_main_process() else nullcontext() as live:
+        callbacks = [DVCLiveCallback(live=live)] if live else []
+        trained, history, answers = train_rl(model, tokenizer, params.rl, params.env, params.seed, work_dir, callbacks, place)
+    if not is_main_process():
+        return
     with replace_dir(MODEL_OUT) as folder:
         trained.save_pretrained(folder)
         tokenizer.save_pretrained(folder)
-    summary = log_summary(history, "reward")
+        if (MODEL_IN / FACTS_FILE).exists():  # what the SFT data said about answer lengths holds for the RL model too
+            shutil.copy(MODEL_IN / FACTS_FILE, folder / FACTS_FILE)
+    at_cap = round(100 * answers["at_cap"] / answers["total"], 2) if answers["total"] else 0.0
+    played = {"games": answers["games"], "answers": answers["total"], "answers_at_cap": {"pct": at_cap, "count": answers["at_cap"]}}
+    summary = log_summary(history, "reward") | played | {"processes": place.processes}
     write_json(SUMMARY_OUT, summary)
     shutil.rmtree(work_dir, ignore_errors=True)
     print(f"rl: mean game reward {summary['first_reward']:.3f} -> {summary['final_reward']:.3f} over {summary['steps']} steps -> {MODEL_OUT}")

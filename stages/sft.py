@@ -8,12 +8,15 @@ with dvclive under metrics/sft/.
     dvc repro sft
 """
 
+from contextlib import nullcontext
 from pathlib import Path
 
 from dvclive import Live
 from transformers.integrations import DVCLiveCallback
 
+from sftboot.budget import longest_answer, record_longest_answer
 from sftboot.config import load_params
+from sftboot.device import is_main_process, launch_processes, placement
 from sftboot.errors import exits_cleanly
 from sftboot.io import write_json
 from sftboot.sft import count_truncated, read_records, train_sft
@@ -31,19 +34,26 @@ SUMMARY_OUT = Path("metrics/sft.json")
 @exits_cleanly
 def main() -> None:
     params = load_params()
+    place = placement(**params.compute.model_dump())
+    launch_processes(__file__, place)
     records = read_records(DATA_IN)
-    model, tokenizer = load_student(MODEL_IN)
+    model, tokenizer = load_student(MODEL_IN, place.dtype)
     lengths = count_truncated(records, tokenizer, params.sft.max_length)
-    if lengths["truncated"]:
+    if lengths["truncated"] and is_main_process():
         print(f"sft: {lengths['truncated']} of {lengths['examples']} examples exceed sft.max_length={params.sft.max_length} and are truncated")
 
-    with Live(dir=str(LIVE_DIR), dvcyaml=None, save_dvc_exp=False, report=None) as live:
-        trained, history = train_sft(model, tokenizer, records, params.sft, params.seed, WORK_DIR / "sft", [DVCLiveCallback(live=live)])
+    with Live(dir=str(LIVE_DIR), dvcyaml=None, save_dvc_exp=False, report=None) if is_main_process() else nullcontext() as live:
+        callbacks = [DVCLiveCallback(live=live)] if live else []
+        trained, history = train_sft(model, tokenizer, records, params.sft, params.seed, WORK_DIR / "sft", callbacks, place)
+    if not is_main_process():
+        return
+    longest = longest_answer(records, tokenizer)
     with replace_dir(MODEL_OUT) as folder:
         trained.save_pretrained(folder)
         tokenizer.save_pretrained(folder)
+        record_longest_answer(folder, longest)
     summary = log_summary(history, "loss")
-    write_json(SUMMARY_OUT, lengths | summary)
+    write_json(SUMMARY_OUT, lengths | {"longest_answer_tokens": longest, "processes": place.processes} | summary)
     print(f"sft: loss {summary['first_loss']:.3f} -> {summary['final_loss']:.3f} over {summary['steps']} steps -> {MODEL_OUT}")
 
 

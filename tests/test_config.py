@@ -18,6 +18,8 @@ from sftboot.config import load_params
         ({"rl": {"games_per_step": 32, "num_generations": 8, "num_groups": 8}}, "num_groups (8) exceeds the GRPO groups per step (games_per_step / num_generations = 4)"),
         ({"filter": {"keep": ["victory"]}}, "params.yaml: filter.keep.0: Input should be 'win', 'draw' or 'loss'"),
         ({"rl": {"reward_weights": {"invalid": -1}}}, "params.yaml: rl.reward_weights.invalid: Input should be greater than or equal to 0"),
+        ({"compute": {"processes": 3}}, "params.yaml: rl.games_per_step (32) must be a multiple of compute.processes x rl.num_generations (3 x 8), so each process plays whole GRPO groups"),
+        ({"compute": {"dtype": "int8"}}, "params.yaml: compute.dtype: Input should be 'auto', 'float32', 'bfloat16' or 'float16'"),
     ],
 )
 def test_bad_params_fail_with_one_line(project, change, expected):
@@ -62,5 +64,9 @@ def test_every_profile_composes_to_valid_params_and_default_is_params_yaml():
             composed[profile] = OmegaConf.to_container(compose("config", overrides=[f"profile={profile}"]))
         Params.model_validate(composed[profile])
     assert composed["default"] == yaml.safe_load((root / "params.yaml").read_text())  # rerun `dvc exp run` after editing conf/
-    assert composed["gpu"]["student"]["model"] != "builtin:tiny" and composed["gpu"]["rl"]["lora"]["enabled"]
+    gpu = composed["gpu"]
+    assert gpu["student"]["model"] != "builtin:tiny" and gpu["rl"]["lora"]["enabled"] and gpu["student"]["pretrain"]["steps"] == 0
+    # the reference's rules and budgets: a retry after an invalid answer, room to think (<= 128 tokens a turn, 768 a game)
+    assert gpu["rl"]["forfeit_invalid"] is False and gpu["rl"]["max_tokens_per_turn"] == gpu["eval"]["max_tokens_per_turn"] == 128
+    assert gpu["rl"]["max_tokens_per_game"] == 768 and gpu["compute"] == {"device": "auto", "dtype": "auto", "processes": 1}
     assert composed["micro"]["eval"]["games"] < composed["default"]["eval"]["games"]

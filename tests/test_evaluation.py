@@ -30,6 +30,7 @@ def test_summary_rates_on_crafted_games():
             "invalid_moves": [0, 0, 1, 2],
             "reward_total": [1.2, 1.2, 0.56, -0.1],
             "completion_tokens": [30, 40, 50, 20],
+            "answers_at_cap": [0, 1, 0, 0],
             "prompt_tokens": [0, 0, 0, 0],
             "cost_usd": [0.0, 0.0, 0.0, 0.0],
         }
@@ -37,6 +38,7 @@ def test_summary_rates_on_crafted_games():
     summary = summarize(games)
     assert summary["win"]["pct"] == 50.0 and summary["draw"]["pct"] == 25.0 and summary["loss"]["pct"] == 25.0
     assert summary["format"]["pct"] == round(100 * 11 / 14, 2)
+    assert summary["answers_at_cap"]["pct"] == round(100 * 1 / 14, 2)
     assert summary["invalid_games"]["pct"] == 50.0
     assert summary["mean_turns"] == 3.5 and summary["completion_tokens_per_game"] == 35.0
     assert summary["win"]["ci95_low"] < 50 < summary["win"]["ci95_high"]

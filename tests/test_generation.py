@@ -69,3 +69,13 @@ def test_sampling_is_seeded(student):
 
     assert play(7) == play(7)
     assert play(7) != play(8)
+
+
+def test_answers_cut_by_the_token_budget_are_counted(tiny_sft_dir):
+    model, tokenizer = load_student(tiny_sft_dir)
+    specs = game_specs(4, seed=0, p_min=1.0, p_max=1.0)
+    cut = play_games(StudentPolicy(model.eval(), tokenizer, max_tokens_per_turn=4), specs, 5, batch_size=4)
+    assert (cut["answers_at_cap"] == cut["turns"]).all()  # no answer fits in 4 tokens
+    whole = play_games(StudentPolicy(model, tokenizer, max_tokens_per_turn=32), specs, 5, batch_size=4)
+    assert whole["answers_at_cap"].sum() < whole["well_formed_turns"].sum()  # most answers end by themselves
+    assert (whole["answers_at_cap"] <= whole["completion_tokens"] // 32).all()  # each cut answer spent all 32 tokens

@@ -12,8 +12,8 @@ from conftest import commit, dvc, snapshot_repo
 STAGES = {"teacher", "filter", "validate", "base", "sft", "rl", "evaluate@base", "evaluate@sft", "evaluate@rl", "evaluate_teacher", "report"}
 # -S override -> (stages that must rerun, stages allowed to rerun: those downstream of the change,
 #                 a figure the change must move in `dvc metrics diff`). RL's override is its step count, not
-#                 its learning rate: micro's student cannot answer in 8 tokens, so its RL rewards have no
-#                 variance and a learning rate would leave every figure but the timing where it was.
+#                 its learning rate: micro's four games a step may all score alike, and then a learning
+#                 rate would leave every figure but the timing where it was.
 RERUNS = {
     "teacher.games=44": ({"teacher", "evaluate_teacher"}, {"teacher", "evaluate_teacher", "filter", "validate", "sft", "rl", "evaluate@sft", "evaluate@rl", "report"}, ("metrics/teacher.json", "games")),
     "filter.keep=[win]": ({"filter", "validate"}, {"filter", "validate", "sft", "rl", "evaluate@sft", "evaluate@rl", "report"}, ("metrics/filter.json", "kept")),
@@ -21,7 +21,7 @@ RERUNS = {
     "rl.steps=2": ({"rl"}, {"rl", "evaluate@rl", "report"}, ("metrics/rl.json", "steps")),
     # greedy students are evaluated exactly, so the number of sampled games concerns the teacher alone
     "eval.games=6": ({"evaluate_teacher"}, {"evaluate_teacher", "report"}, ("metrics/eval/teacher.json", "random.games")),
-    "eval.max_tokens_per_turn=9": ({"evaluate@base", "evaluate@sft", "evaluate@rl"}, {"evaluate@base", "evaluate@sft", "evaluate@rl", "report"}, ("metrics/eval/base.json", "random.completion_tokens_per_game")),
+    "eval.max_tokens_per_turn=20": ({"evaluate@base", "evaluate@sft", "evaluate@rl"}, {"evaluate@base", "evaluate@sft", "evaluate@rl", "report"}, ("metrics/eval/base.json", "random.completion_tokens_per_game")),
 }
 MODEL_FILES = ("data/rollouts/teacher.parquet", "data/sft/train.jsonl", "models/sft/model.safetensors", "models/rl/model.safetensors")
 

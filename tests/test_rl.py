@@ -24,7 +24,8 @@ def test_group_games_open_like_their_prompt():
 def test_a_grpo_step_trains_on_whole_games_and_resumes(tiny_sft_dir, tmp_path):
     model, tokenizer = load_student(tiny_sft_dir)
     before = {name: tensor.clone() for name, tensor in model.state_dict().items()}
-    trained, history = train_rl(model, tokenizer, PARAMS, ENV, seed=0, work_dir=tmp_path, callbacks=[])
+    trained, history, answers = train_rl(model, tokenizer, PARAMS, ENV, seed=0, work_dir=tmp_path, callbacks=[])
+    assert answers["total"] >= 8 and 0 <= answers["at_cap"] <= answers["total"]  # every game answered at least once
     logged = next(entry for entry in history if "reward" in entry)
     assert logged["frac_reward_zero_std"] < 1.0, "no group had reward variance: nothing to learn from"
     for key in ("rewards/outcome_reward/mean", "rewards/format_reward/mean", "rewards/invalid_move_penalty/mean", "step_time"):
@@ -33,7 +34,7 @@ def test_a_grpo_step_trains_on_whole_games_and_resumes(tiny_sft_dir, tmp_path):
     assert latest_checkpoint(tmp_path).name == "checkpoint-1"
 
     model, tokenizer = load_student(tiny_sft_dir)
-    _, resumed = train_rl(model, tokenizer, PARAMS.model_copy(update={"steps": 2}), ENV, seed=0, work_dir=tmp_path, callbacks=[])
+    _, resumed, _ = train_rl(model, tokenizer, PARAMS.model_copy(update={"steps": 2}), ENV, seed=0, work_dir=tmp_path, callbacks=[])
     steps = [entry for entry in resumed if "reward" in entry]
     assert [entry["step"] for entry in steps] == [1, 2]
     assert steps[0] == logged  # step 1 came back from the checkpoint (a replay would have timed it anew)

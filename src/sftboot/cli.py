@@ -61,7 +61,11 @@ def _policy(args: argparse.Namespace):
             return OpenAIChatPolicy(OpenAITeacherParams(**settings))
         except ValidationError as error:
             raise _flag_error(error) from None
-    return load_student_policy(model, args.max_tokens)
+    from sftboot.budget import check_budget
+    from sftboot.device import placement
+
+    check_budget(Path(model), args.max_tokens, "--max-tokens")
+    return load_student_policy(model, args.max_tokens, placement(args.device, args.dtype))
 
 
 def _eval(args: argparse.Namespace) -> None:
@@ -146,6 +150,8 @@ def parser() -> argparse.ArgumentParser:
         command.add_argument("--concurrency", type=int, default=None, help="parallel requests to an API model (default 8)")
         command.add_argument("--max-tokens", type=int, default=64, help="tokens per answer (a served model's reasoning included)")
         command.add_argument("--max-turns", type=int, default=8)
+        command.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], default="auto", help="where a local model runs (auto: CUDA if present)")
+        command.add_argument("--dtype", choices=["auto", "float32", "bfloat16", "float16"], default="auto", help="a local model's precision (auto: bf16 on a GPU)")
         command.add_argument("--skill", type=float, default=None, help="the scripted teacher's skill (default: params.yaml's teacher.scripted.skill)")
         command.add_argument("--lookahead", type=float, default=None, help="the scripted teacher's lookahead (default: params.yaml's)")
         command.set_defaults(handler=handler)

@@ -95,6 +95,7 @@ class PretrainParams(Section):
 
 class StudentParams(Section):
     model: str = Field("builtin:tiny", min_length=1, description="builtin:tiny, a hub id or a local folder")
+    revision: str | None = Field(None, description="a hub model's branch, tag or commit; null: its main branch")
     builtin: BuiltinModelParams = BuiltinModelParams()
     pretrain: PretrainParams = PretrainParams()
 
@@ -176,8 +177,15 @@ class EvalParams(Section):
     max_tokens_per_turn: int = Field(64, ge=8)
 
 
+class ComputeParams(Section):
+    device: Literal["auto", "cpu", "cuda", "mps"] = Field("auto", description="auto: CUDA where available, else the CPU")
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field("auto", description="auto: bf16 on a GPU that has it, else fp32")
+    processes: int = Field(1, ge=1, description="data-parallel training processes for sft and rl (accelerate launch)")
+
+
 class Params(Section):
     seed: int = Field(0, ge=0)
+    compute: ComputeParams = ComputeParams()
     env: EnvParams = EnvParams()
     teacher: TeacherParams = TeacherParams()
     filter: FilterParams = FilterParams()
@@ -187,6 +195,18 @@ class Params(Section):
     rl: RLParams = RLParams()
     eval: EvalParams = EvalParams()
 
+    @model_validator(mode="after")
+    def _whole_groups_per_process(self) -> "Params":
+        processes, rl = self.compute.processes, self.rl
+        if rl.games_per_step % (processes * rl.num_generations):
+            raise ValueError(
+                f"rl.games_per_step ({rl.games_per_step}) must be a multiple of compute.processes x rl.num_generations "
+                f"({processes} x {rl.num_generations}), so each process plays whole GRPO groups"
+            )
+        if self.sft.batch_size % processes:
+            raise ValueError(f"sft.batch_size ({self.sft.batch_size}) must be a multiple of compute.processes ({processes}), which share it")
+        return self
+
 
 def _describe(error: dict) -> str:
     key = ".".join(str(part) for part in error["loc"]) or "(top level)"
@@ -194,6 +214,8 @@ def _describe(error: dict) -> str:
         return f"params.yaml: unknown key '{key}'; remove it or check its spelling"
     got = error.get("input")
     shown = "" if isinstance(got, dict) else f" (got {got!r})"
+    if not error["loc"]:  # a rule across sections names its keys itself
+        return f"params.yaml: {error['msg'].removeprefix('Value error, ')}"
     return f"params.yaml: {key}: {error['msg']}{shown}"
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import polars as pl
 
+from sftboot.device import CPU, Placement
 from sftboot.env import game_specs
 from sftboot.exact import LINE_SCHEMA, MOVE_SCHEMA, play_every_line, summarize_lines
 from sftboot.io import write_parquet
@@ -60,13 +61,13 @@ def evaluate(policy: Policy, opponents: list[str], games: int, seed: int, max_tu
     return Evaluation(metrics, pl.concat(game_frames), moves)
 
 
-def load_student_policy(path: str, max_tokens_per_turn: int):
-    """A local checkpoint as a greedy evaluation policy."""
+def load_student_policy(path: str, max_tokens_per_turn: int, place: Placement = CPU):
+    """A local checkpoint as a greedy evaluation policy, on the run's device and in its dtype."""
     from sftboot.generation import StudentPolicy
     from sftboot.student import load_student
 
-    model, tokenizer = load_student(path)
-    model.eval()
+    model, tokenizer = load_student(path, place.dtype)
+    model.to(place.device).eval()
     return StudentPolicy(model, tokenizer, max_tokens_per_turn=max_tokens_per_turn, policy_id=f"student:{path}")
 
 

@@ -199,6 +199,7 @@ def summarize_lines(lines: pl.DataFrame, moves: pl.DataFrame) -> dict:
         "draw": rate(lines["outcome"] == "draw"),
         "loss": rate(lines["outcome"] == "loss"),
         "format": {"pct": round(100 * expected(lines["well_formed_turns"]) / turns, 4)},
+        "answers_at_cap": {"pct": round(100 * expected(lines["answers_at_cap"]) / turns, 4)},
         "invalid_games": rate(lines["invalid_moves"] > 0),
         "move_quality": {"pct": round(100 * float((legal["reach"] * legal["keeps_value"]).sum()) / legal_reach, 4) if legal_reach else 0.0},
         "reward_lost_to_moves": round(float((legal["reach"] * legal["regret"]).sum()), 6),

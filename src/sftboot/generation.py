@@ -191,8 +191,8 @@ class StudentPolicy:
         return max(0, min(self.max_tokens_per_turn, self.max_tokens_per_game - trace.model_tokens))
 
     @torch.no_grad()
-    def _generate(self, conversations: list[list[dict]], traces: list[Trace], budgets: list[int]) -> list[tuple[list[int], list[float]]]:
-        """Decode one turn for every game: rows stop at `</move>`, the end-of-turn token or their budget."""
+    def _generate(self, conversations: list[list[dict]], traces: list[Trace], budgets: list[int]) -> list[tuple[list[int], list[float], bool]]:
+        """Decode one turn for every game: rows stop at `</move>`, an end-of-turn token or their budget (then flagged)."""
         if not self._keeps_cache or any(id(conversation) not in self._rows for conversation in conversations):
             self._rows = {id(conversation): row for row, conversation in enumerate(conversations)}
             self._batch = KVBatch(self.model, self.tokenizer.pad_token_id, len(conversations))
@@ -203,6 +203,7 @@ class StudentPolicy:
             streams[row] = (trace.prompt_ids + trace.completion_ids)[len(batch.tokens[row]) :]
         logits = batch.feed(streams) if any(streams) else batch.logits
         outputs = [([], [], "") for _ in traces]
+        finished = set()  # rows that ended their answer themselves, not at the budget
         live = {i for i, budget in enumerate(budgets) if budget > 0}
         while live:
             if self.temperature > 0:
@@ -219,11 +220,13 @@ class StudentPolicy:
                 text += self.tokenizer.decode([token])
                 outputs[i] = (tokens, token_logprobs, text)
                 step[rows[i]] = [token]
-                if token in self._stops or MOVE_END in text or len(tokens) >= budgets[i]:
+                if token in self._stops or MOVE_END in text:
+                    finished.add(i)
+                if i in finished or len(tokens) >= budgets[i]:
                     live.discard(i)
             if live:  # a turn's last token enters the cache with the next turn's environment tokens
                 logits = batch.feed(step)
-        return [(tokens, token_logprobs) for tokens, token_logprobs, _ in outputs]
+        return [(tokens, token_logprobs, i not in finished) for i, (tokens, token_logprobs, _) in enumerate(outputs)]
 
     def respond(self, conversations: list[list[dict]], seeds: list[int]) -> list[Reply]:
         """`seeds` go unused: sampling draws from the policy's own seeded generator."""
@@ -231,12 +234,12 @@ class StudentPolicy:
         budgets = [self._budget(trace) for trace in traces]
         generated = self._generate(conversations, traces, budgets)
         replies = []
-        for trace, (tokens, token_logprobs) in zip(traces, generated):
+        for trace, (tokens, token_logprobs, at_cap) in zip(traces, generated):
             context = len(trace.prompt_ids) + len(trace.completion_ids)
             trace.extend(tokens, from_model=True, logprobs=token_logprobs)
             trace.rendered += self.tokenizer.decode(tokens, skip_special_tokens=False)
             text = self.tokenizer.decode(tokens, skip_special_tokens=True)
-            replies.append(Reply(text=text, prompt_tokens=context, completion_tokens=len(tokens)))
+            replies.append(Reply(text=text, prompt_tokens=context, completion_tokens=len(tokens), at_cap=at_cap))
         return replies
 
     def finish(self, conversation: list[dict]) -> dict:

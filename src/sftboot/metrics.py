@@ -37,6 +37,7 @@ def summarize(games: pl.DataFrame) -> dict:
         "draw": _rate(int((games["outcome"] == "draw").sum()), count),
         "loss": _rate(int((games["outcome"] == "loss").sum()), count),
         "format": _rate(int(games["well_formed_turns"].sum()), turns),
+        "answers_at_cap": _rate(int(games["answers_at_cap"].sum()), turns),
         "invalid_games": _rate(int((games["invalid_moves"] > 0).sum()), count),
         "mean_reward": round(float(games["reward_total"].mean()), 4),
         "mean_turns": round(turns / count, 3),

@@ -14,6 +14,7 @@ import random
 from pathlib import Path
 
 from sftboot.config import PretrainParams
+from sftboot.device import CPU, Placement
 
 
 def pretraining_texts(games: int, seed: int, tokenizer) -> list[dict]:
@@ -32,7 +33,7 @@ def pretraining_texts(games: int, seed: int, tokenizer) -> list[dict]:
     return texts
 
 
-def pretrain(model, tokenizer, params: PretrainParams, seed: int, work_dir: Path, callbacks: list):
+def pretrain(model, tokenizer, params: PretrainParams, seed: int, work_dir: Path, callbacks: list, place: Placement = CPU):
     """Next-token training on every token of the texts; returns the model and the log history."""
     from datasets import Dataset
     from trl import SFTTrainer
@@ -46,6 +47,7 @@ def pretrain(model, tokenizer, params: PretrainParams, seed: int, work_dir: Path
         batch_size=params.batch_size,
         warmup=0.05,
         seed=seed,
+        place=place,
         max_length=None,
         dataset_text_field="text",
     )

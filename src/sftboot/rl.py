@@ -13,11 +13,14 @@ from __future__ import annotations
 
 import random
 import warnings
+from collections import Counter
 from pathlib import Path
 
+import torch
 from transformers import TrainerCallback
 
 from sftboot.config import EnvParams, RLParams
+from sftboot.device import CPU, Placement
 from sftboot.env import GameSpec, TicTacToeEnv, game_specs
 from sftboot.generation import StudentPolicy
 from sftboot.rollout import play_games
@@ -52,13 +55,20 @@ def group_spec(prompt: list[dict], seed: int, step: int, group: int, params: RLP
     raise ValueError("no game seed reproduces this opening")
 
 
-def make_rollout_func(params: RLParams, env: EnvParams, seed: int, tokenizer):
+def make_rollout_func(params: RLParams, env: EnvParams, seed: int, tokenizer, answers: Counter):
+    """TRL's rollout_func; `answers` counts the games, the model's answers and those cut at `rl.max_tokens_per_turn`."""
+
     def rollout_func(prompts: list[list[dict]], trainer) -> dict:
         step = trainer.state.global_step
         size = params.num_generations
+        process = trainer.accelerator.process_index  # several processes: each plays its own share of the step's groups
+        first_group = process * (len(prompts) // size)
         specs = []
-        for group in range(len(prompts) // size):
-            spec = group_spec(prompts[group * size], seed, step, group, params, env.max_turns)
+        for local in range(len(prompts) // size):
+            if any(prompt != prompts[local * size] for prompt in prompts[local * size : (local + 1) * size]):
+                raise RuntimeError("a GRPO group reached rollout_func split across processes; rl.games_per_step must divide evenly")
+            group = first_group + local
+            spec = group_spec(prompts[local * size], seed, step, group, params, env.max_turns)
             specs += [GameSpec(game_id=group * size + k, seed=spec.seed, p=spec.p) for k in range(size)]
         model = trainer.accelerator.unwrap_model(trainer.model)
         was_training = model.training
@@ -71,7 +81,7 @@ def make_rollout_func(params: RLParams, env: EnvParams, seed: int, tokenizer):
             max_tokens_per_game=params.max_tokens_per_game,
             record_traces=True,
             policy_id="student:rl",
-            seed=seed * 1_000_003 + step,
+            seed=seed * 1_000_003 + step + 7919 * process,
         )
         games = play_games(
             policy,
@@ -82,6 +92,7 @@ def make_rollout_func(params: RLParams, env: EnvParams, seed: int, tokenizer):
             forfeit_invalid=params.forfeit_invalid,
         )
         model.train(was_training)
+        answers.update(games=games.height, total=int(games["turns"].sum()), at_cap=int(games["answers_at_cap"].sum()))
         return {
             "prompt_ids": games["prompt_ids"].to_list(),
             "completion_ids": games["completion_ids"].to_list(),
@@ -131,8 +142,10 @@ def latest_checkpoint(work_dir: Path) -> Path | None:
     return checkpoints[-1] if checkpoints else None
 
 
-def train_rl(model, tokenizer, params: RLParams, env: EnvParams, seed: int, work_dir: Path, callbacks: list):
-    """GRPO on whole games; resumes from the newest checkpoint in `work_dir` when a run was cut short."""
+def train_rl(model, tokenizer, params: RLParams, env: EnvParams, seed: int, work_dir: Path, callbacks: list, place: Placement = CPU):
+    """GRPO on whole games; resumes from the newest checkpoint in `work_dir` when a run was cut short.
+
+    Returns the trained model, the log history, and the games played, answers given and answers cut at the token budget."""
     from trl import GRPOConfig, GRPOTrainer
 
     from sftboot.sft import lora_config, standalone, trainer_defaults
@@ -142,7 +155,7 @@ def train_rl(model, tokenizer, params: RLParams, env: EnvParams, seed: int, work
         max_steps=params.steps,
         learning_rate=params.learning_rate,
         lr_scheduler_type="constant",
-        per_device_train_batch_size=params.games_per_step,
+        per_device_train_batch_size=params.games_per_step // place.processes,  # whole groups per process (config checks)
         gradient_accumulation_steps=1,
         num_generations=params.num_generations,
         temperature=params.temperature,
@@ -155,7 +168,7 @@ def train_rl(model, tokenizer, params: RLParams, env: EnvParams, seed: int, work
         save_steps=params.save_steps,
         save_total_limit=1,
         log_completions=False,
-        **trainer_defaults(seed),
+        **trainer_defaults(seed, place),
     )
     trainer = GRPOTrainer(
         model=model,
@@ -164,9 +177,11 @@ def train_rl(model, tokenizer, params: RLParams, env: EnvParams, seed: int, work
         train_dataset=prompt_dataset(params, env, seed),
         processing_class=tokenizer,
         peft_config=lora_config(params.lora),
-        rollout_func=make_rollout_func(params, env, seed, tokenizer),
+        rollout_func=make_rollout_func(params, env, seed, tokenizer, answers := Counter()),
         callbacks=[ZeroVarianceWarning(), *callbacks],
     )
     checkpoint = latest_checkpoint(work_dir)
     trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
-    return standalone(trainer.model, params.lora), trainer.state.log_history
+    names = ("games", "total", "at_cap")
+    counted = trainer.accelerator.reduce(torch.tensor([answers[name] for name in names]), reduction="sum").tolist()  # every process's
+    return standalone(trainer.model, params.lora), trainer.state.log_history, Counter(dict(zip(names, counted)))

@@ -40,6 +40,7 @@ GAME_SCHEMA = {
     "reward_total": pl.Float64,
     "prompt_tokens": pl.Int64,
     "completion_tokens": pl.Int64,
+    "answers_at_cap": pl.Int64,
     "cost_usd": pl.Float64,
     "latency_s": pl.Float64,
     "api": pl.Struct({name: pl.Int64 for name in API_COUNTS}),
@@ -58,7 +59,7 @@ class LiveGame:
 
     def __init__(self, env: TicTacToeEnv) -> None:
         self.env = env
-        self.prompt_tokens = self.completion_tokens = 0
+        self.prompt_tokens = self.completion_tokens = self.answers_at_cap = 0
         self.cost_usd = self.latency_s = 0.0
         self.api: Counter = Counter()
 
@@ -67,6 +68,7 @@ class LiveGame:
         self.env.step(reply.text)
         self.prompt_tokens += reply.prompt_tokens
         self.completion_tokens += reply.completion_tokens
+        self.answers_at_cap += reply.at_cap
         self.cost_usd += reply.cost_usd
         self.latency_s += reply.latency_s or seconds
         self.api.update(reply.api)
@@ -92,6 +94,7 @@ class LiveGame:
             "reward_total": rewards.total,
             "prompt_tokens": self.prompt_tokens,
             "completion_tokens": self.completion_tokens,
+            "answers_at_cap": self.answers_at_cap,
             "cost_usd": self.cost_usd,
             "latency_s": round(self.latency_s, 4),
             "api": {name: self.api[name] for name in API_COUNTS},

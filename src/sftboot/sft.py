@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 
 from sftboot.config import LoraParams, SFTParams
+from sftboot.device import CPU, Placement
 from sftboot.errors import UserError
 
 
@@ -26,10 +27,9 @@ def lora_config(params: LoraParams):
     )
 
 
-def trainer_defaults(seed: int) -> dict:
-    """Settings both trainers share: fp32 on CPU, no checkpointing, a log line per step, seeded."""
-    return {
-        "bf16": False,
+def trainer_defaults(seed: int, place: Placement = CPU) -> dict:
+    """Settings both trainers share: the run's device and precision, no checkpointing, a log line per step, seeded."""
+    return place.trainer_args() | {
         "activation_checkpointing": False,  # costs ~25 % throughput on CPU for memory a small model does not need
         "logging_steps": 1,
         "report_to": [],
@@ -43,7 +43,7 @@ def trainer_defaults(seed: int) -> dict:
 LOG_EVERY = {"logging_steps": 0.02, "logging_first_step": True}
 
 
-def sft_config(work_dir: Path, *, steps: int, learning_rate: float, batch_size: int, warmup: float, seed: int, **settings):
+def sft_config(work_dir: Path, *, steps: int, learning_rate: float, batch_size: int, warmup: float, seed: int, place: Placement = CPU, **settings):
     """TRL's SFTConfig for a cosine-scheduled run without checkpoints: pretraining and SFT differ only in `settings`."""
     from trl import SFTConfig
 
@@ -55,7 +55,7 @@ def sft_config(work_dir: Path, *, steps: int, learning_rate: float, batch_size: 
         warmup_steps=warmup,  # a float below 1 is a fraction of all steps
         lr_scheduler_type="cosine",
         save_strategy="no",
-        **trainer_defaults(seed) | settings,
+        **trainer_defaults(seed, place) | settings,
     )
 
 
@@ -77,7 +77,7 @@ def read_records(path: Path) -> list[dict]:
         raise UserError(f"{path} is missing or not JSON lines ({error}); rerun `dvc repro validate`") from None
 
 
-def train_sft(model, tokenizer, records: list[dict], params: SFTParams, seed: int, work_dir: Path, callbacks: list):
+def train_sft(model, tokenizer, records: list[dict], params: SFTParams, seed: int, work_dir: Path, callbacks: list, place: Placement = CPU):
     """Run SFT and return the trained (LoRA-merged) model and the trainer's log history."""
     from datasets import Dataset
     from trl import SFTTrainer
@@ -92,9 +92,10 @@ def train_sft(model, tokenizer, records: list[dict], params: SFTParams, seed: in
         work_dir,
         steps=params.max_steps,
         learning_rate=params.learning_rate,
-        batch_size=params.batch_size,
+        batch_size=params.batch_size // place.processes,  # the processes share one batch of sft.batch_size
         warmup=params.warmup_ratio,
         seed=seed,
+        place=place,
         num_train_epochs=params.epochs,
         max_length=params.max_length,
         assistant_only_loss=params.assistant_only_loss,

@@ -73,7 +73,7 @@ def build_standin(arch: str, out: Path, seed: int = 0, init_std: float = 0.02) -
 
     if arch not in TOKENS:
         raise UserError(f"standin: unknown architecture {arch!r}; choose one of {', '.join(ARCHITECTURES)}")
-    tokenizer = build_tokenizer(512, seed, TOKENS[arch])
+    tokenizer = build_tokenizer(1024, seed, TOKENS[arch])  # as the builtin: an answer is ~10 tokens
     config = _config(arch, len(tokenizer), tokenizer, init_std)
     torch.manual_seed(seed)
     model = AutoModelForCausalLM.from_config(config)

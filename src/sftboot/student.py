@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 
 from sftboot.config import BuiltinModelParams
+from sftboot.device import CPU
 from sftboot.errors import UserError
 
 BUILTIN_PREFIX = "builtin:"
@@ -124,15 +125,15 @@ def build_builtin(params: BuiltinModelParams, seed: int):
     return model, tokenizer
 
 
-def load_student(path: str | Path, dtype: torch.dtype = torch.float32):
-    """Model and tokenizer through `from_pretrained`, with a pad token and left padding for batching."""
+def load_student(path: str | Path, dtype: torch.dtype = CPU.dtype, revision: str | None = None):
+    """Model and tokenizer through `from_pretrained` (a hub id pinned to `revision`), with a pad token and left padding for batching."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     if not Path(path).exists() and str(path).count("/") != 1:
         raise UserError(f"no model folder at {path!s}, and it is not a hub id (owner/name)")
     try:
-        tokenizer = AutoTokenizer.from_pretrained(path)
-        model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype)
+        tokenizer = AutoTokenizer.from_pretrained(path, revision=revision)
+        model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, revision=revision)
     except OSError as error:
         raise UserError(f"cannot load a model from {path!s}: {str(error).splitlines()[0]}") from None
     if tokenizer.pad_token is None:
@@ -160,14 +161,15 @@ def use_training_template(tokenizer) -> None:
         tokenizer.chat_template = patched
 
 
-def materialize_base(model_name: str, builtin: BuiltinModelParams, seed: int, out: Path) -> dict:
-    """Write the starting model to `out`: built from config for `builtin:tiny`, else from the hub or a folder."""
+def materialize_base(model_name: str, builtin: BuiltinModelParams, seed: int, out: Path, dtype: torch.dtype = CPU.dtype, revision: str | None = None) -> dict:
+    """Write the starting model to `out` in `dtype`: built from config for `builtin:tiny`, else from the hub or a folder."""
     if model_name.startswith(BUILTIN_PREFIX):
         if model_name != "builtin:tiny":
             raise UserError(f"student.model: unknown builtin {model_name!r}; the embedded model is 'builtin:tiny'")
         model, tokenizer = build_builtin(builtin, seed)
+        model.to(dtype)
     else:
-        model, tokenizer = load_student(model_name)
+        model, tokenizer = load_student(model_name, dtype, revision)
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)
     return {
@@ -175,4 +177,5 @@ def materialize_base(model_name: str, builtin: BuiltinModelParams, seed: int, ou
         "parameters": sum(p.numel() for p in model.parameters()),
         "vocab_size": len(tokenizer),
         "architecture": type(model).__name__,
+        "dtype": str(dtype).removeprefix("torch."),
     }

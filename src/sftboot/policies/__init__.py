@@ -19,6 +19,7 @@ class Reply:
     completion_tokens: int = 0
     cost_usd: float = 0.0
     latency_s: float = 0.0
+    at_cap: bool = False  # the answer ran into its token budget before it ended: cut, not finished
     api: dict[str, int] = field(default_factory=dict)  # an API teacher's retries, faults and reasoning tokens
 
 

@@ -88,7 +88,7 @@ class OpenAIChatPolicy:
                 continue
             choices = getattr(response, "choices", None) or []
             if choices and getattr(choices[0], "message", None) is not None:
-                return response, choices[0].message
+                return response, choices[0]
             faults["no_choices"] += 1
         raise UserError(
             f"teacher: {self.params.max_retries + 1} replies in a row from {self.params.base_url} were not completions "
@@ -99,7 +99,7 @@ class OpenAIChatPolicy:
         started = time.perf_counter()
         self._attempts.counts = counts = Counter()
         try:
-            response, message = self._complete(messages, seed, counts)
+            response, choice = self._complete(messages, seed, counts)
         except openai.AuthenticationError:
             raise UserError(f"the teacher endpoint rejected the key in {self.params.api_key_env}; check it") from None
         except (openai.APIConnectionError, openai.APIStatusError) as error:
@@ -108,8 +108,8 @@ class OpenAIChatPolicy:
                 f"({type(error).__name__}: {str(error)[:200]}); finished games are saved, rerun to resume"
             ) from None
         latency = time.perf_counter() - started
-        text = _answer_text(message)
-        counts["null_content"] += message.content is None
+        text = _answer_text(choice.message)
+        counts["null_content"] += choice.message.content is None
         counts["empty_content"] += text == ""
         counts["no_response"] += counts.pop("requests", 0) - counts.pop("responses", 0)  # timeouts and dropped connections
         usage = getattr(response, "usage", None)
@@ -124,6 +124,7 @@ class OpenAIChatPolicy:
             completion_tokens=completion_tokens,
             cost_usd=cost,
             latency_s=latency,
+            at_cap=getattr(choice, "finish_reason", None) == "length",
             api=dict(counts),
         )
 

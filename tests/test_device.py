@@ -1,0 +1,33 @@
+"""One `compute` setting places every model: resolved once, refused with the key to change, saved in the trained dtype."""
+
+import pytest
+import torch
+from safetensors import safe_open
+
+from sftboot.config import SFTParams
+from sftboot.device import CPU, Placement, placement
+from sftboot.errors import UserError
+from sftboot.sft import train_sft
+from sftboot.student import load_student
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="auto resolves to the GPU here")
+def test_auto_is_the_cpu_in_fp32_without_a_gpu():
+    assert placement() == placement("auto", "auto") == CPU
+    assert CPU.trainer_args() == {"use_cpu": True, "bf16": False, "fp16": False}
+    with pytest.raises(UserError, match="^compute.device: cuda, but torch sees no CUDA GPU here; set compute.device: auto or cpu$"):
+        placement("cuda")
+
+
+def test_a_model_trained_in_bf16_is_saved_and_reloaded_in_bf16(tiny_model_dir, sft_records, tmp_path):
+    place = Placement(torch.device("cpu"), torch.bfloat16)
+    assert place.trainer_args()["bf16"]
+    model, tokenizer = load_student(tiny_model_dir, place.dtype)
+    trained, history = train_sft(model, tokenizer, sft_records[:8], SFTParams(max_steps=2, batch_size=4), seed=0, work_dir=tmp_path / "work", callbacks=[], place=place)
+    assert history[-1]["train_loss"] > 0
+    trained.save_pretrained(tmp_path / "out")
+    tokenizer.save_pretrained(tmp_path / "out")
+    with safe_open(str(tmp_path / "out" / "model.safetensors"), "pt") as weights:
+        assert {weights.get_tensor(name).dtype for name in weights.keys()} == {torch.bfloat16}
+    reloaded, _ = load_student(tmp_path / "out", place.dtype)
+    assert reloaded.dtype == torch.bfloat16
