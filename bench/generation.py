@@ -11,7 +11,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from sftboot.config import BuiltinModelParams
+from sftboot.config import defaults
 from sftboot.env import game_specs
 from sftboot.generation import StudentPolicy
 from sftboot.rollout import play_games
@@ -34,7 +34,7 @@ def main() -> None:
     folder = Path(args.model)
     if not folder.exists():
         folder = Path(tempfile.mkdtemp())
-        materialize_base("builtin:tiny", BuiltinModelParams(), seed=0, out=folder)
+        materialize_base("builtin:tiny", defaults("student.builtin"), seed=0, out=folder)
     model, tokenizer = load_student(folder)
     model.eval()
     single = games_per_s(model, tokenizer, max(4, args.games // 8), batch_size=1)

@@ -1,7 +1,7 @@
 """Benchmark: games per second of the rollout engine.
 
 Prints games/s for the scripted teacher, and for the OpenAI-compatible teacher against a local
-chat-completions server (tests/fake_openai.py, answering after a fixed delay that stands in for
+chat-completions server (sftboot.fake_openai, answering after a fixed delay that stands in for
 model latency) at concurrency 1, 8 and 32.
 
     python bench/rollouts.py [--games 400] [--delay 0.05]
@@ -9,19 +9,14 @@ model latency) at concurrency 1, 8 and 32.
 
 import argparse
 import os
-import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-
-from fake_openai import FakeOpenAI  # noqa: E402
-
-from sftboot.config import OpenAITeacherParams  # noqa: E402
-from sftboot.env import game_specs  # noqa: E402
-from sftboot.policies.openai_chat import OpenAIChatPolicy  # noqa: E402
-from sftboot.policies.scripted import ScriptedTeacher  # noqa: E402
-from sftboot.rollout import play_games  # noqa: E402
+from sftboot.config import defaults
+from sftboot.env import game_specs
+from sftboot.fake_openai import FakeOpenAI
+from sftboot.policies.openai_chat import OpenAIChatPolicy
+from sftboot.policies.scripted import ScriptedTeacher
+from sftboot.rollout import play_games
 
 
 def games_per_s(policy, games: int, batch_size: int) -> float:
@@ -36,11 +31,12 @@ def main() -> None:
     parser.add_argument("--games", type=int, default=400)
     parser.add_argument("--delay", type=float, default=0.05, help="server seconds per reply")
     args = parser.parse_args()
-    print(f"scripted teacher: {games_per_s(ScriptedTeacher(0.9, seed=0), args.games, 256):8.1f} games/s")
+    teacher = ScriptedTeacher(**defaults("teacher.scripted").model_dump())
+    print(f"scripted teacher: {games_per_s(teacher, args.games, 256):8.1f} games/s")
     os.environ["SFTBOOT_BENCH_KEY"] = "local"
     with FakeOpenAI(delay_s=args.delay) as server:
         for concurrency in (1, 8, 32):
-            params = OpenAITeacherParams(base_url=server.base_url, model="local", api_key_env="SFTBOOT_BENCH_KEY", concurrency=concurrency)
+            params = defaults("teacher.openai", base_url=server.base_url, model="local", api_key_env="SFTBOOT_BENCH_KEY", concurrency=concurrency)
             games = min(args.games, 16 * concurrency)
             rate = games_per_s(OpenAIChatPolicy(params), games, concurrency)
             print(f"openai teacher, {args.delay * 1000:.0f} ms/reply, concurrency {concurrency:2d}: {rate:8.1f} games/s")

@@ -9,12 +9,13 @@ hub model already has. Every later stage loads models/base through `from_pretrai
     dvc repro base
 """
 
+import time
 from pathlib import Path
 
 from sftboot.config import load_params
 from sftboot.device import placement
 from sftboot.errors import exits_cleanly
-from sftboot.io import write_json
+from sftboot.io import write_json, write_timing
 from sftboot.pretrain import pretrain
 from sftboot.student import load_student, materialize_base
 from sftboot.trainlog import log_summary
@@ -27,6 +28,7 @@ METRICS_OUT = Path("metrics/base.json")
 @exits_cleanly
 def main() -> None:
     params = load_params()
+    started = time.perf_counter()
     settings = params.student.pretrain
     place = placement(**params.compute.model_dump())
     with replace_dir(MODEL_OUT) as folder:
@@ -37,6 +39,7 @@ def main() -> None:
             trained.save_pretrained(folder)
             summary |= {f"pretrain_{name}": value for name, value in log_summary(history, "loss").items()}
     write_json(METRICS_OUT, summary)
+    write_timing("base", started)
     print(f"base: {summary['model']} ({summary['parameters']:,} parameters) -> {MODEL_OUT}")
 
 

@@ -19,7 +19,7 @@ from sftboot.config import load_params
 from sftboot.device import placement
 from sftboot.errors import UserError, exits_cleanly
 from sftboot.evaluation import OPPONENTS, describe, evaluate, load_student_policy
-from sftboot.io import write_json
+from sftboot.io import write_json, write_timing
 from sftboot.policies import make_teacher
 
 STUDENTS = ("base", "sft", "rl")
@@ -39,9 +39,10 @@ def main() -> None:
         policy = load_student_policy(f"models/{name}", params.eval.max_tokens_per_turn, place)
     started = time.perf_counter()
     evaluation = evaluate(policy, list(OPPONENTS), params.eval.games, params.eval.seed, params.env.max_turns, params.eval.batch_size)
-    results = evaluation.metrics | {"seconds": round(time.perf_counter() - started, 1)}
+    results = evaluation.metrics
     evaluation.save(Path(f"data/eval/{name}"))
     write_json(Path(f"metrics/eval/{name}.json"), results)
+    write_timing(f"evaluate_{name}", started)
     for opponent in OPPONENTS:
         print(f"{name} vs {opponent}: {describe(results[opponent])}")
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import polars as pl
 
 from sftboot.errors import exits_cleanly
-from sftboot.io import atomic_path, write_json, write_text
+from sftboot.io import TIMINGS_DIR, atomic_path, write_json, write_text
 from sftboot.report import key_figures, outcome_rows, plot_lines, plot_outcomes, read_json, render_report
 
 EVAL_DIR = Path("metrics/eval")
@@ -31,9 +31,7 @@ SUMMARY_OUT = Path("metrics/summary.json")
 def main() -> None:
     evals = {path.stem: read_json(path) for path in sorted(EVAL_DIR.glob("*.json"))}
     counts = {name: read_json(Path(f"metrics/{name}.json")) for name in ("teacher", "filter", "validate", "base", "sft", "rl")}
-    seconds = {"base (pretraining)": counts["base"].get("pretrain_seconds")}
-    seconds |= {name: counts[name].get("seconds") for name in ("sft", "rl")}
-    seconds |= {f"evaluate {name}": result.get("seconds") for name, result in evals.items()}
+    seconds = {path.stem.replace("_", " "): read_json(path)["seconds"] for path in sorted(TIMINGS_DIR.glob("*.json"))}
     exact = [model for model in ("sft", "rl") if evals.get(model, {}).get("optimal", {}).get("kind") == "exact"]
     played = {model: (pl.read_parquet(GAMES_DIR / model / "games.parquet"), pl.read_parquet(GAMES_DIR / model / "moves.parquet")) for model in exact}
     write_text(REPORT_OUT, render_report(evals, counts, seconds, played))

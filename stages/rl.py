@@ -15,6 +15,7 @@ starts afresh).
 import hashlib
 import json
 import shutil
+import time
 from contextlib import nullcontext
 from pathlib import Path
 
@@ -22,10 +23,11 @@ from dvclive import Live
 from transformers.integrations import DVCLiveCallback
 
 from sftboot.budget import FACTS_FILE, check_budget
+from sftboot.card import write_card
 from sftboot.config import load_params
 from sftboot.device import is_main_process, launch_processes, placement
 from sftboot.errors import exits_cleanly
-from sftboot.io import write_json
+from sftboot.io import write_json, write_timing
 from sftboot.rl import latest_checkpoint, train_rl
 from sftboot.student import load_student
 from sftboot.trainlog import log_summary
@@ -48,6 +50,7 @@ def run_fingerprint(params) -> str:
 @exits_cleanly
 def main() -> None:
     params = load_params()
+    started = time.perf_counter()
     check_budget(MODEL_IN, params.rl.max_tokens_per_turn, "rl.max_tokens_per_turn")
     place = placement(**params.compute.model_dump())
     launch_processes(__file__, place)
@@ -59,15 +62,19 @@ def main() -> None:
         trained, history, answers = train_rl(model, tokenizer, params.rl, params.env, params.seed, work_dir, callbacks, place)
     if not is_main_process():
         return
+    at_cap = round(100 * answers["at_cap"] / answers["total"], 2) if answers["total"] else 0.0
+    played = {"games": answers["games"], "answers": answers["total"], "answers_at_cap": {"pct": at_cap, "count": answers["at_cap"]}}
+    summary = log_summary(history, "reward") | played | {"processes": place.processes}
+    tenth = max(1, summary["steps"] // 10)
+    trend = f"{summary['reward_mean_first_tenth']} → {summary['reward_mean_last_tenth']} (means over the first and last {tenth} steps)"
     with replace_dir(MODEL_OUT) as folder:
         trained.save_pretrained(folder)
         tokenizer.save_pretrained(folder)
         if (MODEL_IN / FACTS_FILE).exists():  # what the SFT data said about answer lengths holds for the RL model too
             shutil.copy(MODEL_IN / FACTS_FILE, folder / FACTS_FILE)
-    at_cap = round(100 * answers["at_cap"] / answers["total"], 2) if answers["total"] else 0.0
-    played = {"games": answers["games"], "answers": answers["total"], "answers_at_cap": {"pct": at_cap, "count": answers["at_cap"]}}
-    summary = log_summary(history, "reward") | played | {"processes": place.processes}
+        write_card(folder, "rl", params, {"RL games played": summary["games"], "RL mean game reward": trend})
     write_json(SUMMARY_OUT, summary)
+    write_timing("rl", started, games_per_s=round(answers["games"] / (time.perf_counter() - started), 2))
     shutil.rmtree(work_dir, ignore_errors=True)
     print(f"rl: mean game reward {summary['first_reward']:.3f} -> {summary['final_reward']:.3f} over {summary['steps']} steps -> {MODEL_OUT}")
 

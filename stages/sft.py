@@ -8,6 +8,7 @@ with dvclive under metrics/sft/.
     dvc repro sft
 """
 
+import time
 from contextlib import nullcontext
 from pathlib import Path
 
@@ -15,10 +16,11 @@ from dvclive import Live
 from transformers.integrations import DVCLiveCallback
 
 from sftboot.budget import longest_answer, record_longest_answer
+from sftboot.card import write_card
 from sftboot.config import load_params
 from sftboot.device import is_main_process, launch_processes, placement
 from sftboot.errors import exits_cleanly
-from sftboot.io import write_json
+from sftboot.io import write_json, write_timing
 from sftboot.sft import count_truncated, read_records, train_sft
 from sftboot.student import load_student
 from sftboot.trainlog import log_summary
@@ -34,6 +36,7 @@ SUMMARY_OUT = Path("metrics/sft.json")
 @exits_cleanly
 def main() -> None:
     params = load_params()
+    started = time.perf_counter()
     place = placement(**params.compute.model_dump())
     launch_processes(__file__, place)
     records = read_records(DATA_IN)
@@ -48,12 +51,23 @@ def main() -> None:
     if not is_main_process():
         return
     longest = longest_answer(records, tokenizer)
+    summary = log_summary(history, "loss")
     with replace_dir(MODEL_OUT) as folder:
         trained.save_pretrained(folder)
         tokenizer.save_pretrained(folder)
         record_longest_answer(folder, longest)
-    summary = log_summary(history, "loss")
+        write_card(
+            folder,
+            "sft",
+            params,
+            {
+                "SFT examples (kept games)": len(records),
+                "SFT steps": summary["steps"],
+                "SFT loss, first → last": f"{summary['first_loss']} → {summary['final_loss']}",
+            },
+        )
     write_json(SUMMARY_OUT, lengths | {"longest_answer_tokens": longest, "processes": place.processes} | summary)
+    write_timing("sft", started, steps_per_s=round(summary["steps"] / (time.perf_counter() - started), 2))
     print(f"sft: loss {summary['first_loss']:.3f} -> {summary['final_loss']:.3f} over {summary['steps']} steps -> {MODEL_OUT}")
 
 

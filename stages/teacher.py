@@ -14,7 +14,7 @@ from pathlib import Path
 from sftboot.config import load_params
 from sftboot.env import game_specs
 from sftboot.errors import exits_cleanly
-from sftboot.io import write_json, write_parquet
+from sftboot.io import write_json, write_parquet, write_timing
 from sftboot.metrics import api_counts, summarize
 from sftboot.policies import make_teacher
 from sftboot.rollout import play_games
@@ -36,7 +36,8 @@ def main() -> None:
         elapsed = time.perf_counter() - started
         write_parquet(GAMES_OUT, games)
         api = {"api": api_counts(games)} if config.policy == "openai" else {}
-        write_json(METRICS_OUT, summarize(games) | api | {"policy": teacher.policy_id, "games_per_s": round(games.height / elapsed, 2)})
+        write_json(METRICS_OUT, summarize(games) | api | {"policy": teacher.policy_id})
+        write_timing("teacher", started, games_per_s=round(games.height / elapsed, 2))
 
     games = play_games(teacher, specs, params.env.max_turns, len(specs), description="teacher games", journal_dir=JOURNAL_DIR, save=save)
     print(f"teacher: {games.height} games -> {GAMES_OUT}")

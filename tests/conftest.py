@@ -49,9 +49,7 @@ def run_stage(folder: Path, stage: str, env: dict | None = None, **kwargs) -> su
 
 def snapshot_repo(target: Path) -> Path:
     """A fresh git + DVC repository at `target` holding the project's files as they are now (committed or not)."""
-    listed = subprocess.run(
-        ["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT, capture_output=True, text=True, check=True
-    ).stdout.split("\n")
+    listed = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split("\n")
     for name in filter(None, listed):
         source = ROOT / name
         if source.is_file():
@@ -86,11 +84,11 @@ TINY = {"vocab_size": 400, "hidden_size": 64, "intermediate_size": 128, "num_lay
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory):
     """A tiny builtin student saved with save_pretrained, for tests to load through from_pretrained."""
-    from sftboot.config import BuiltinModelParams
+    from sftboot.config import defaults
     from sftboot.student import materialize_base
 
     folder = tmp_path_factory.mktemp("tiny")
-    materialize_base("builtin:tiny", BuiltinModelParams(**TINY), seed=0, out=folder)
+    materialize_base("builtin:tiny", defaults("student.builtin", **TINY), seed=0, out=folder)
     return folder
 
 
@@ -110,12 +108,12 @@ def sft_records():
 @pytest.fixture(scope="session")
 def tiny_sft_dir(tiny_model_dir, sft_records, tmp_path_factory):
     """The tiny student after a short SFT: it answers in format often enough for RL to see signal."""
-    from sftboot.config import SFTParams
+    from sftboot.config import defaults
     from sftboot.sft import train_sft
     from sftboot.student import load_student
 
     model, tokenizer = load_student(tiny_model_dir)
-    params = SFTParams(epochs=20, learning_rate=1e-2, batch_size=8, max_length=1024)
+    params = defaults("sft", epochs=20, max_steps=-1, learning_rate=1e-2, batch_size=8, max_length=1024)
     trained, _ = train_sft(model, tokenizer, sft_records, params, seed=0, work_dir=tmp_path_factory.mktemp("sft"), callbacks=[])
     folder = tmp_path_factory.mktemp("tiny_sft")
     trained.save_pretrained(folder)

@@ -15,10 +15,16 @@ from sftboot.config import load_params
         ({"teacher": {"scripted": {"skill": 1.5}}}, "params.yaml: teacher.scripted.skill: Input should be less than or equal to 1"),
         ({"teacher": {"policy": "gpt"}}, "params.yaml: teacher.policy: Input should be 'scripted' or 'openai'"),
         ({"teacher": {"opponent_p_min": 0.9, "opponent_p_max": 0.1}}, "opponent_p_min must be <= opponent_p_max"),
-        ({"rl": {"games_per_step": 32, "num_generations": 8, "num_groups": 8}}, "num_groups (8) exceeds the GRPO groups per step (games_per_step / num_generations = 4)"),
+        (
+            {"rl": {"games_per_step": 32, "num_generations": 8, "num_groups": 8}},
+            "num_groups (8) exceeds the GRPO groups per step (games_per_step / num_generations = 4)",
+        ),
         ({"filter": {"keep": ["victory"]}}, "params.yaml: filter.keep.0: Input should be 'win', 'draw' or 'loss'"),
         ({"rl": {"reward_weights": {"invalid": -1}}}, "params.yaml: rl.reward_weights.invalid: Input should be greater than or equal to 0"),
-        ({"compute": {"processes": 3}}, "params.yaml: rl.games_per_step (32) must be a multiple of compute.processes x rl.num_generations (3 x 8), so each process plays whole GRPO groups"),
+        (
+            {"compute": {"processes": 3}},
+            "params.yaml: rl.games_per_step (32) must be a multiple of compute.processes x rl.num_generations (3 x 8), so each process plays whole GRPO groups",
+        ),
         ({"compute": {"dtype": "int8"}}, "params.yaml: compute.dtype: Input should be 'auto', 'float32', 'bfloat16' or 'float16'"),
     ],
 )
@@ -70,3 +76,48 @@ def test_every_profile_composes_to_valid_params_and_default_is_params_yaml():
     assert gpu["rl"]["forfeit_invalid"] is False and gpu["rl"]["max_tokens_per_turn"] == gpu["eval"]["max_tokens_per_turn"] == 128
     assert gpu["rl"]["max_tokens_per_game"] == 768 and gpu["compute"] == {"device": "auto", "dtype": "auto", "processes": 1}
     assert composed["micro"]["eval"]["games"] < composed["default"]["eval"]["games"]
+
+
+def _leaves(tree: dict, prefix: str = "") -> dict:
+    flat = {}
+    for key, value in tree.items():
+        flat |= _leaves(value, f"{prefix}{key}.") if isinstance(value, dict) and value else {f"{prefix}{key}": value}
+    return flat
+
+
+def test_a_default_value_lives_only_in_the_default_profile():
+    """The params models hold types and bounds, never a competing default; profiles state only what they change."""
+    from pathlib import Path
+
+    import yaml
+
+    from sftboot.config import Section, profile_defaults
+
+    sections = set()
+    pending = [Section]
+    while pending:
+        sections |= set(subclasses := pending.pop().__subclasses__())
+        pending += subclasses
+    for section in sections:
+        for name, field in section.model_fields.items():
+            assert field.is_required(), f"{section.__name__}.{name} carries a default; it belongs in conf/profile/default.yaml"
+    default = _leaves(profile_defaults())
+    for profile in ("micro", "gpu"):
+        changes = yaml.safe_load((Path(__file__).resolve().parents[1] / "conf" / "profile" / f"{profile}.yaml").read_text())
+        changes.pop("defaults")
+        restated = {key for key, value in _leaves(changes).items() if default.get(key) == value}
+        assert not restated, f"conf/profile/{profile}.yaml restates default values: {sorted(restated)}"
+
+
+def test_a_missing_key_is_named_with_where_its_default_lives(project):
+    import yaml
+
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    del params["rl"]["steps"]
+    (project / "params.yaml").write_text(yaml.safe_dump(params))
+    result = run_stage(project, "teacher")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert (
+        result.stderr.strip()
+        == "error: params.yaml: rl.steps: missing; add it (conf/profile/default.yaml holds its default; `dvc exp run` recomposes params.yaml)"
+    )

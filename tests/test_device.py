@@ -4,7 +4,7 @@ import pytest
 import torch
 from safetensors import safe_open
 
-from sftboot.config import SFTParams
+from sftboot.config import defaults
 from sftboot.device import CPU, Placement, placement
 from sftboot.errors import UserError
 from sftboot.sft import train_sft
@@ -23,7 +23,9 @@ def test_a_model_trained_in_bf16_is_saved_and_reloaded_in_bf16(tiny_model_dir, s
     place = Placement(torch.device("cpu"), torch.bfloat16)
     assert place.trainer_args()["bf16"]
     model, tokenizer = load_student(tiny_model_dir, place.dtype)
-    trained, history = train_sft(model, tokenizer, sft_records[:8], SFTParams(max_steps=2, batch_size=4), seed=0, work_dir=tmp_path / "work", callbacks=[], place=place)
+    trained, history = train_sft(
+        model, tokenizer, sft_records[:8], defaults("sft", max_steps=2, batch_size=4), seed=0, work_dir=tmp_path / "work", callbacks=[], place=place
+    )
     assert history[-1]["train_loss"] > 0
     trained.save_pretrained(tmp_path / "out")
     tokenizer.save_pretrained(tmp_path / "out")

@@ -5,7 +5,6 @@ import subprocess
 import sys
 
 import polars as pl
-import pytest
 
 from sftboot.evaluation import evaluate
 from sftboot.metrics import summarize, wilson_interval
@@ -58,7 +57,7 @@ def test_cli_eval_on_a_checkpoint_and_on_bad_input(tiny_model_dir):
         command = [sys.executable, "-m", "sftboot.cli", "eval", "--model", str(tiny_model_dir), "--opponent", "random", "--max-tokens", "8", "--json", *extra]
         result = subprocess.run(command, capture_output=True, text=True)
         assert result.returncode == 0, result.stderr
-        return json.loads(result.stdout[result.stdout.index("{"):])["random"]
+        return json.loads(result.stdout[result.stdout.index("{") :])["random"]
 
     exact = run()  # a greedy student: every line; the untrained one never moves, so one line per opening
     assert exact["kind"] == "exact" and exact["lines"] == 10 and exact["loss"]["pct"] == 100.0
@@ -72,7 +71,11 @@ def test_cli_eval_on_a_checkpoint_and_on_bad_input(tiny_model_dir):
 
 def test_cli_eval_of_the_scripted_teacher_takes_its_skill_and_lookahead():
     def run(*extra):
-        return subprocess.run([sys.executable, "-m", "sftboot.cli", "eval", "--model", "scripted", "--opponent", "optimal", "--games", "40", *extra], capture_output=True, text=True)
+        return subprocess.run(
+            [sys.executable, "-m", "sftboot.cli", "eval", "--model", "scripted", "--opponent", "optimal", "--games", "40", *extra],
+            capture_output=True,
+            text=True,
+        )
 
     perfect = run("--skill", "1.0", "--lookahead", "1.0")
     assert perfect.returncode == 0, perfect.stderr
@@ -86,7 +89,7 @@ def test_cli_eval_of_the_scripted_teacher_takes_its_skill_and_lookahead():
 def test_cli_play_against_the_scripted_teacher():
     moves = "\n".join(str(cell) for cell in range(9) for _ in range(2)) + "\n"
     result = subprocess.run(
-        [sys.executable, "-m", "sftboot.cli", "play", "scripted", "--seed", "4", "--show-thinking"], input=moves, capture_output=True, text=True
+        [sys.executable, "-m", "sftboot.cli", "play", "scripted", "--game-seed", "4", "--show-thinking"], input=moves, capture_output=True, text=True
     )
     assert result.returncode == 0, result.stderr
     assert "<think>" in result.stdout and "model plays X at" in result.stdout

@@ -3,7 +3,7 @@
 import json
 import subprocess
 import sys
-from functools import lru_cache
+from functools import cache
 
 import polars as pl
 import pytest
@@ -29,7 +29,7 @@ def _outcomes_by_hand(policy: ScriptedTeacher, p: float) -> dict[str, float]:
         optimal = rules.optimal_moves(board, "O")
         return {cell: p / len(free) + (1 - p) * (cell in optimal) / len(optimal) for cell in free}
 
-    @lru_cache(maxsize=None)
+    @cache
     def x_to_move(board: str) -> tuple[float, float, float]:
         after = rules.place(board, policy.choose(board, 0, 0), "X")
         if rules.is_terminal(after):
@@ -146,7 +146,8 @@ def test_cli_eval_out_keeps_every_line(tmp_path):
     out = tmp_path / "eval"
     result = subprocess.run(
         [sys.executable, "-m", "sftboot.cli", "eval", "--model", "scripted", "--skill", "1", "--lookahead", "1", "--out", str(out)],
-        capture_output=True, text=True,
+        capture_output=True,
+        text=True,
     )
     assert result.returncode == 0, result.stderr
     assert "exact over" in result.stdout

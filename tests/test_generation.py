@@ -1,12 +1,10 @@
 """Batched, KV-cached student generation: same answers as one game at a time, exact token streams."""
 
-import polars as pl
 import pytest
 import torch
 
-from sftboot.env import GameSpec, replay
+from sftboot.env import GameSpec, game_specs, replay
 from sftboot.generation import StudentPolicy
-from sftboot.env import game_specs
 from sftboot.rollout import play_games
 from sftboot.student import load_student
 

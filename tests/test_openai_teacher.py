@@ -9,11 +9,11 @@ import time
 import polars as pl
 import pytest
 from conftest import run_stage, set_params
-from fake_openai import FakeOpenAI
 
-from sftboot.config import OpenAITeacherParams
+from sftboot.config import defaults
 from sftboot.env import game_specs
 from sftboot.errors import UserError
+from sftboot.fake_openai import FakeOpenAI
 from sftboot.policies.openai_chat import OpenAIChatPolicy
 from sftboot.rollout import play_games
 
@@ -27,7 +27,7 @@ def api_key(monkeypatch):
 
 def _policy(server: FakeOpenAI, **overrides) -> OpenAIChatPolicy:
     settings = dict(base_url=server.base_url, model="fake", api_key_env="SFTBOOT_TEST_KEY", timeout_s=1.0, max_retries=2)
-    return OpenAIChatPolicy(OpenAITeacherParams(**(settings | overrides)))
+    return OpenAIChatPolicy(defaults("teacher.openai", **(settings | overrides)))
 
 
 def _one_reply(policy: OpenAIChatPolicy) -> str:
@@ -229,7 +229,7 @@ def served_model(tiny_sft_dir):
                 break
             except OSError:
                 if time.time() > deadline or server.poll() is not None:
-                    raise RuntimeError("transformers serve did not start")
+                    raise RuntimeError("transformers serve did not start") from None
                 time.sleep(0.5)
         yield f"http://127.0.0.1:{port}/v1", str(tiny_sft_dir)
     finally:
@@ -242,7 +242,11 @@ def test_teacher_stage_against_transformers_serve(project, served_model):
     set_params(
         project,
         env={"max_turns": 5},
-        teacher={"policy": "openai", "games": 4, "openai": {"base_url": base_url, "model": model, "api_key_env": "SFTBOOT_TEST_KEY", "max_tokens": 24, "concurrency": 2}},
+        teacher={
+            "policy": "openai",
+            "games": 4,
+            "openai": {"base_url": base_url, "model": model, "api_key_env": "SFTBOOT_TEST_KEY", "max_tokens": 24, "concurrency": 2},
+        },
     )
     result = run_stage(project, "teacher")
     assert result.returncode == 0, result.stderr

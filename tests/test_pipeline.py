@@ -2,8 +2,8 @@
 profiles, reruns of only what a change touches, experiments, metrics, and remote storage."""
 
 import json
-import os
 import subprocess
+import sys
 
 import polars as pl
 import pytest
@@ -15,13 +15,25 @@ STAGES = {"teacher", "filter", "validate", "base", "sft", "rl", "evaluate@base",
 #                 its learning rate: micro's four games a step may all score alike, and then a learning
 #                 rate would leave every figure but the timing where it was.
 RERUNS = {
-    "teacher.games=44": ({"teacher", "evaluate_teacher"}, {"teacher", "evaluate_teacher", "filter", "validate", "sft", "rl", "evaluate@sft", "evaluate@rl", "report"}, ("metrics/teacher.json", "games")),
-    "filter.keep=[win]": ({"filter", "validate"}, {"filter", "validate", "sft", "rl", "evaluate@sft", "evaluate@rl", "report"}, ("metrics/filter.json", "kept")),
+    "teacher.games=44": (
+        {"teacher", "evaluate_teacher"},
+        {"teacher", "evaluate_teacher", "filter", "validate", "sft", "rl", "evaluate@sft", "evaluate@rl", "report"},
+        ("metrics/teacher.json", "games"),
+    ),
+    "filter.keep=[win]": (
+        {"filter", "validate"},
+        {"filter", "validate", "sft", "rl", "evaluate@sft", "evaluate@rl", "report"},
+        ("metrics/filter.json", "kept"),
+    ),
     "sft.learning_rate=0.002": ({"sft"}, {"sft", "rl", "evaluate@sft", "evaluate@rl", "report"}, ("metrics/sft.json", "final_loss")),
     "rl.steps=2": ({"rl"}, {"rl", "evaluate@rl", "report"}, ("metrics/rl.json", "steps")),
     # greedy students are evaluated exactly, so the number of sampled games concerns the teacher alone
     "eval.games=6": ({"evaluate_teacher"}, {"evaluate_teacher", "report"}, ("metrics/eval/teacher.json", "random.games")),
-    "eval.max_tokens_per_turn=20": ({"evaluate@base", "evaluate@sft", "evaluate@rl"}, {"evaluate@base", "evaluate@sft", "evaluate@rl", "report"}, ("metrics/eval/base.json", "random.completion_tokens_per_game")),
+    "eval.max_tokens_per_turn=20": (
+        {"evaluate@base", "evaluate@sft", "evaluate@rl"},
+        {"evaluate@base", "evaluate@sft", "evaluate@rl", "report"},
+        ("metrics/eval/base.json", "random.completion_tokens_per_game"),
+    ),
 }
 MODEL_FILES = ("data/rollouts/teacher.parquet", "data/sft/train.jsonl", "models/sft/model.safetensors", "models/rl/model.safetensors")
 
@@ -62,6 +74,18 @@ def test_micro_profile_runs_every_stage_and_a_second_repro_runs_nothing(micro):
     assert teacher["random"]["kind"] == "sampled" and teacher["random"]["games"] == teacher["optimal"]["games"] == 8
     assert "| best possible | expectimax |" in report and "## Where the students lose" in report and (micro / "report_lines.png").exists()
     assert (micro / "metrics/sft/plots/metrics/loss.tsv").exists() and (micro / "metrics/rl/plots/metrics/reward.tsv").exists()
+    from huggingface_hub import ModelCard
+
+    for name in ("sft", "rl"):  # each checkpoint carries its model card
+        card = ModelCard.load(micro / f"models/{name}/README.md")
+        assert card.data.library_name == "transformers" and f"sftboot eval --model models/{name}" in card.text
+    assert json.loads((micro / "metrics/timings/rl.json").read_text())["seconds"] > 0
+    assert not any("seconds" in path.read_text() for path in (micro / "metrics").glob("*.json"))  # clock time stays out of the metrics
+    for name, model in (("sft", "models/sft"), ("teacher", "scripted")):  # the CLI's defaults are the project's params
+        cli = subprocess.run([sys.executable, "-m", "sftboot.cli", "eval", "--model", model, "--json"], cwd=micro, capture_output=True, text=True)
+        assert cli.returncode == 0, cli.stderr
+        stage = json.loads((micro / f"metrics/eval/{name}.json").read_text())
+        assert json.loads(cli.stdout[cli.stdout.index("{") :]) == stage
     assert _ran(dvc(micro, "repro").stdout) == set()
     assert "up to date" in dvc(micro, "status").stdout
 

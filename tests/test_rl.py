@@ -2,15 +2,26 @@
 
 import torch
 
-from sftboot.config import EnvParams, RLParams
+from sftboot.config import defaults
 from sftboot.env import TicTacToeEnv
 from sftboot.rl import group_spec, latest_checkpoint, prompt_dataset, train_rl
 from sftboot.student import load_student
 
-ENV = EnvParams(max_turns=5)
-PARAMS = RLParams(
-    steps=1, games_per_step=8, num_generations=4, num_groups=2, max_tokens_per_turn=24, max_tokens_per_game=120,
-    save_steps=1, learning_rate=5e-3, temperature=1.0,
+ENV = defaults("env", max_turns=5)
+PARAMS = defaults(
+    "rl",
+    steps=1,
+    games_per_step=8,
+    num_generations=4,
+    num_groups=2,
+    max_tokens_per_turn=24,
+    max_tokens_per_game=120,
+    save_steps=1,
+    learning_rate=5e-3,
+    temperature=1.0,
+    opponent_p_min=0.2,
+    opponent_p_max=0.7,
+    forfeit_invalid=False,
 )
 
 

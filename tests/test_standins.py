@@ -5,10 +5,10 @@ import json
 
 import pytest
 import torch
+from conftest import commit, dvc, snapshot_repo
 
 import sftboot.generation as generation
-from conftest import commit, dvc, snapshot_repo
-from sftboot.config import LoraParams, SFTParams
+from sftboot.config import defaults
 from sftboot.env import game_specs
 from sftboot.rollout import play_games
 from sftboot.sft import sft_config, train_sft
@@ -39,7 +39,9 @@ def test_sft_trains_exactly_the_assistant_tokens_of_trls_training_template(arch,
     model, tokenizer = load_student(standins[arch])
     assert "generation" in tokenizer.chat_template  # TRL's training variant replaced the hub template
     records = sft_records[:4]
-    config = sft_config(standins[arch].parent / f"sft-{arch}", steps=1, learning_rate=1e-3, batch_size=1, warmup=0, seed=0, assistant_only_loss=True, max_length=1024)
+    config = sft_config(
+        standins[arch].parent / f"sft-{arch}", steps=1, learning_rate=1e-3, batch_size=1, warmup=0, seed=0, assistant_only_loss=True, max_length=1024
+    )
     trainer = SFTTrainer(model=model, args=config, train_dataset=Dataset.from_list(records), processing_class=tokenizer)
     for record, example in zip(records, trainer.train_dataset):
         labels = trainer.data_collator([example])["labels"][0].tolist()
@@ -105,7 +107,9 @@ def test_rl_recomputes_the_sampling_logprobs_on_the_model_tokens(arch, standins)
     completions = [torch.tensor(ids) for ids in games["completion_ids"]]
     prompt_ids = pad(prompts, padding_value=tokenizer.pad_token_id, padding_side="left")
     completion_ids = pad(completions, padding_value=tokenizer.pad_token_id, padding_side="right")
-    mask = torch.cat([pad([torch.ones_like(p) for p in prompts], 0, padding_side="left"), pad([torch.ones_like(c) for c in completions], 0, padding_side="right")], 1)
+    mask = torch.cat(
+        [pad([torch.ones_like(p) for p in prompts], 0, padding_side="left"), pad([torch.ones_like(c) for c in completions], 0, padding_side="right")], 1
+    )
     with torch.no_grad():
         logits = model(input_ids=torch.cat([prompt_ids, completion_ids], 1), attention_mask=mask).logits.float()
     logits = logits[:, prompt_ids.shape[1] - 1 : -1] / 0.8
@@ -121,7 +125,7 @@ def test_rl_recomputes_the_sampling_logprobs_on_the_model_tokens(arch, standins)
 @pytest.mark.parametrize("arch", ARCHITECTURES)
 def test_lora_merged_model_reloads_with_identical_outputs(arch, standins, sft_records, tmp_path):
     model, tokenizer = load_student(standins[arch])
-    params = SFTParams(max_steps=3, batch_size=4, learning_rate=1e-2, lora=LoraParams(enabled=True))
+    params = defaults("sft", max_steps=3, batch_size=4, learning_rate=1e-2, lora={"enabled": True})
     merged, _ = train_sft(model, tokenizer, sft_records[:12], params, seed=0, work_dir=tmp_path / "work", callbacks=[])
     assert not hasattr(merged, "peft_config")  # plain weights, loadable without PEFT
     merged.save_pretrained(tmp_path / "out")

@@ -4,17 +4,17 @@ import pytest
 import torch
 from conftest import TINY
 
-from sftboot.config import BuiltinModelParams, SFTParams
+from sftboot.config import defaults
 from sftboot.sft import count_truncated, train_sft
 from sftboot.student import build_builtin, load_student
 
 
 def test_builtin_reloads_through_from_pretrained_with_the_same_weights(tiny_model_dir):
     model, tokenizer = load_student(tiny_model_dir)
-    rebuilt, _ = build_builtin(BuiltinModelParams(**TINY), seed=0)
+    rebuilt, _ = build_builtin(defaults("student.builtin", **TINY), seed=0)
     for (name, loaded), (_, fresh) in zip(model.state_dict().items(), rebuilt.state_dict().items()):
         assert torch.equal(loaded, fresh), name
-    other, _ = build_builtin(BuiltinModelParams(**TINY), seed=1)
+    other, _ = build_builtin(defaults("student.builtin", **TINY), seed=1)
     assert not torch.equal(next(iter(other.parameters())), next(iter(rebuilt.parameters())))
     assert tokenizer.padding_side == "left" and tokenizer.pad_token_id != tokenizer.eos_token_id
 
@@ -57,7 +57,7 @@ def test_sft_trains_on_the_answers_or_on_every_token(tiny_model_dir, sft_records
     model, tokenizer = load_student(tiny_model_dir)
     records = sft_records[:24]
     before_assistant, before_other = _loss_by_mask(model, tokenizer, records)
-    params = SFTParams(epochs=1, max_steps=12, learning_rate=3e-3, batch_size=8, max_length=1024, assistant_only_loss=assistant_only)
+    params = defaults("sft", epochs=1, max_steps=12, learning_rate=3e-3, batch_size=8, max_length=1024, assistant_only_loss=assistant_only)
     trained, history = train_sft(model, tokenizer, records, params, seed=0, work_dir=tmp_path, callbacks=[])
     after_assistant, after_other = _loss_by_mask(trained, tokenizer, records)
     assert after_assistant < before_assistant - 0.5
@@ -77,7 +77,9 @@ def test_sft_trains_on_assistant_tokens_only(tiny_model_dir, sft_records, tmp_pa
     trainer = SFTTrainer(model=model, args=config, train_dataset=Dataset.from_list(sft_records[:4]), processing_class=tokenizer)
     for example, record in zip(trainer.train_dataset, sft_records[:4]):
         assistant_tokens = sum(label != -100 for label in example["labels"])
-        assert assistant_tokens == sum(len(tokenizer(m["content"] + "<|im_end|>", add_special_tokens=False)["input_ids"]) for m in record["messages"] if m["role"] == "assistant")
+        assert assistant_tokens == sum(
+            len(tokenizer(m["content"] + "<|im_end|>", add_special_tokens=False)["input_ids"]) for m in record["messages"] if m["role"] == "assistant"
+        )
         batch = trainer.data_collator([example])
         assert int((batch["labels"] != -100).sum()) == assistant_tokens
 
@@ -90,11 +92,10 @@ def test_truncation_is_counted(tiny_model_dir, sft_records):
 
 
 def test_lora_sft_is_merged_into_a_standalone_model(tiny_model_dir, sft_records, tmp_path):
-    from sftboot.config import LoraParams
 
     model, tokenizer = load_student(tiny_model_dir)
     base = {name: tensor.clone() for name, tensor in model.state_dict().items()}
-    params = SFTParams(max_steps=3, learning_rate=1e-2, batch_size=4, lora=LoraParams(enabled=True, r=4, alpha=8))
+    params = defaults("sft", max_steps=3, learning_rate=1e-2, batch_size=4, lora={"enabled": True, "r": 4, "alpha": 8})
     trained, _ = train_sft(model, tokenizer, sft_records[:8], params, seed=0, work_dir=tmp_path, callbacks=[])
     assert type(trained).__name__ == "LlamaForCausalLM"
     merged = trained.state_dict()

@@ -1,10 +1,10 @@
 """`sftboot` command line, beside the pipeline: evaluate any model, or play against one.
 
-    sftboot eval --model models/rl --opponent optimal --out eval/rl      # exact: every line
-    sftboot eval --model openai:gpt-4o-mini --opponent random --games 50
-    sftboot eval --model openai:Qwen/Qwen3-8B --base-url http://127.0.0.1:8000/v1 --opponent optimal
-    sftboot play models/rl
-    sftboot standin lfm2 models/hub/lfm2     # a tiny offline LFM2 with the hub's chat template
+sftboot eval --model models/rl --opponent optimal --out eval/rl      # exact: every line
+sftboot eval --model openai:gpt-4o-mini --opponent random --games 50
+sftboot eval --model openai:Qwen/Qwen3-8B --base-url http://127.0.0.1:8000/v1 --opponent optimal
+sftboot play models/rl
+sftboot standin lfm2 models/hub/lfm2     # a tiny offline LFM2 with the hub's chat template
 """
 
 from __future__ import annotations
@@ -24,43 +24,67 @@ from sftboot.io import write_json
 OPENAI_PREFIX = "openai:"
 
 
-def _flag_error(error: ValidationError) -> UserError:
-    """A flag's value the params model rejects, said as the flag: `--skill: Input should be ...`."""
-    first = error.errors()[0]
-    return UserError(f"--{str(first['loc'][0]).replace('_', '-')}: {first['msg']} (got {first['input']})")
+# Each flag left unset takes its value from the project's params.yaml (or, outside a project, from
+# the default profile), so `sftboot eval` plays by the pipeline's rules unless told otherwise.
+FROM_PARAMS = {
+    "games": "eval.games",
+    "seed": "eval.seed",
+    "batch_size": "eval.batch_size",
+    "max_tokens": "eval.max_tokens_per_turn",
+    "max_turns": "env.max_turns",
+    "device": "compute.device",
+    "dtype": "compute.dtype",
+    "base_url": "teacher.openai.base_url",
+    "api_key_env": "teacher.openai.api_key_env",
+    "concurrency": "teacher.openai.concurrency",
+    "skill": "teacher.scripted.skill",
+    "lookahead": "teacher.scripted.lookahead",
+}
 
 
-def _scripted_teacher(args: argparse.Namespace):
-    """This project's scripted teacher (params.yaml's teacher.scripted, else the config defaults),
-    with --skill and --lookahead overriding it."""
-    from sftboot.config import PARAMS_FILE, ScriptedTeacherParams, load_params
-    from sftboot.policies.scripted import ScriptedTeacher
+def _fill_from_params(args: argparse.Namespace) -> set[str]:
+    """Fill unset flags from params; return the flags the person set."""
+    from sftboot.config import project_params
 
-    settings = load_params().teacher.scripted if PARAMS_FILE.exists() else ScriptedTeacherParams()
-    flags = {name: getattr(args, name) for name in ("skill", "lookahead") if getattr(args, name) is not None}
-    try:  # the bounds live in the params model, as for teacher.scripted
-        settings = ScriptedTeacherParams(**(settings.model_dump() | flags))
+    params = project_params().model_dump(by_alias=True)
+    given = set()
+    for flag, key in FROM_PARAMS.items():
+        if not hasattr(args, flag):
+            continue
+        if getattr(args, flag) is None:
+            value = params
+            for name in key.split("."):
+                value = value[name]
+            setattr(args, flag, value)
+        else:
+            given.add(flag)
+    return given
+
+
+def _section(name: str, settings: dict):
+    """A params section from flags, refused as the flag that broke its bounds: `--skill: Input should be ...`."""
+    from sftboot.config import defaults
+
+    try:
+        return defaults(name, **settings)
     except ValidationError as error:
-        raise _flag_error(error) from None
-    return ScriptedTeacher(**settings.model_dump())
+        first = error.errors()[0]
+        raise UserError(f"--{str(first['loc'][0]).replace('_', '-')}: {first['msg']} (got {first['input']})") from None
 
 
-def _policy(args: argparse.Namespace):
-    model, base_url, api_key_env = args.model, args.base_url, args.api_key_env
+def _policy(args: argparse.Namespace, given: set[str]):
+    model = args.model
     if model == "scripted":
-        return _scripted_teacher(args)
+        from sftboot.policies.scripted import ScriptedTeacher
+
+        return ScriptedTeacher(**_section("teacher.scripted", {"skill": args.skill, "lookahead": args.lookahead}).model_dump())
     if model.startswith(OPENAI_PREFIX):
-        from sftboot.config import OpenAITeacherParams
         from sftboot.policies.openai_chat import OpenAIChatPolicy
 
-        settings = {"model": model[len(OPENAI_PREFIX) :], "api_key_env": api_key_env, "max_tokens": args.max_tokens}
-        for name, value in (("base_url", base_url), ("concurrency", args.concurrency)):
-            if value is not None:  # unset: OpenAITeacherParams' default
-                settings[name] = value
-        try:
-            return OpenAIChatPolicy(OpenAITeacherParams(**settings))
-        except ValidationError as error:
-            raise _flag_error(error) from None
+        settings = {"model": model[len(OPENAI_PREFIX) :], "base_url": args.base_url, "api_key_env": args.api_key_env, "concurrency": args.concurrency}
+        if "max_tokens" in given:  # else teacher.openai.max_tokens: an API model's own budget, thinking included
+            settings["max_tokens"] = args.max_tokens
+        return OpenAIChatPolicy(_section("teacher.openai", settings))
     from sftboot.budget import check_budget
     from sftboot.device import placement
 
@@ -70,7 +94,7 @@ def _policy(args: argparse.Namespace):
 
 def _eval(args: argparse.Namespace) -> None:
     """Exact for a greedy student (every line), sampled otherwise or with --sampled; --out keeps the games."""
-    policy = _policy(args)
+    policy = _policy(args, _fill_from_params(args))
     opponents = list(OPPONENTS) if args.opponent == "both" else [args.opponent]
     evaluation = evaluate(policy, opponents, args.games, args.seed, args.max_turns, args.batch_size, exact=not args.sampled)
     for opponent, result in evaluation.metrics.items():
@@ -103,8 +127,8 @@ def _play(args: argparse.Namespace) -> None:
     from sftboot.answer import extract_move
     from sftboot.env import GameSpec, TicTacToeEnv
 
-    policy = _policy(args)
-    seed = args.seed if args.seed is not None else random.randrange(2**31)
+    policy = _policy(args, _fill_from_params(args))
+    seed = args.game_seed if args.game_seed is not None else random.randrange(2**31)
     env = TicTacToeEnv(GameSpec(0, seed=seed, p=0.0), max_turns=args.max_turns, opponent=_ask_human)
     while not env.done:
         answer = policy.respond([env.messages], [seed])[0].text
@@ -131,29 +155,31 @@ def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="sftboot", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = top.add_subparsers(dest="command", required=True)
     for name, handler, help_text in (("eval", _eval, "evaluate a model"), ("play", _play, "play O against a model")):
-        command = commands.add_parser(name, help=help_text)
+        command = commands.add_parser(
+            name, help=help_text, description="Unset flags take the project's params.yaml values (the default profile's outside a project)."
+        )
         if name == "eval":
             command.add_argument("--model", required=True, help="a checkpoint folder, openai:MODEL, or scripted")
             command.add_argument("--opponent", choices=[*OPPONENTS, "both"], default="both")
-            command.add_argument("--games", type=int, default=100, help="games per opponent when sampled")
+            command.add_argument("--games", type=int, help="games per opponent when sampled (eval.games)")
             command.add_argument("--sampled", action="store_true", help="sample games even for a greedy student, instead of every line")
             command.add_argument("--out", default=None, help="a folder for games.parquet, moves.parquet and metrics.json")
-            command.add_argument("--batch-size", type=int, default=400, help="lines or games a local model decodes together")
+            command.add_argument("--batch-size", type=int, help="lines or games a local model decodes together (eval.batch_size)")
             command.add_argument("--json", action="store_true", help="also print all metrics as JSON")
-            command.add_argument("--seed", type=int, default=12345)
+            command.add_argument("--seed", type=int, help="the sampled games' seed (eval.seed)")
         else:
             command.add_argument("model", help="a checkpoint folder, openai:MODEL, or scripted")
             command.add_argument("--show-thinking", action="store_true", help="print the model's whole answer")
-            command.add_argument("--seed", type=int, default=None)
-        command.add_argument("--base-url", default=None, help="OpenAI-compatible endpoint for openai:MODEL")
-        command.add_argument("--api-key-env", default="OPENAI_API_KEY", help="environment variable holding the key")
-        command.add_argument("--concurrency", type=int, default=None, help="parallel requests to an API model (default 8)")
-        command.add_argument("--max-tokens", type=int, default=64, help="tokens per answer (a served model's reasoning included)")
-        command.add_argument("--max-turns", type=int, default=8)
-        command.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], default="auto", help="where a local model runs (auto: CUDA if present)")
-        command.add_argument("--dtype", choices=["auto", "float32", "bfloat16", "float16"], default="auto", help="a local model's precision (auto: bf16 on a GPU)")
-        command.add_argument("--skill", type=float, default=None, help="the scripted teacher's skill (default: params.yaml's teacher.scripted.skill)")
-        command.add_argument("--lookahead", type=float, default=None, help="the scripted teacher's lookahead (default: params.yaml's)")
+            command.add_argument("--game-seed", type=int, default=None, help="who starts and the model's draws (default: random)")
+        command.add_argument("--base-url", help="OpenAI-compatible endpoint for openai:MODEL (teacher.openai.base_url)")
+        command.add_argument("--api-key-env", help="environment variable holding the key (teacher.openai.api_key_env)")
+        command.add_argument("--concurrency", type=int, help="parallel requests to an API model (teacher.openai.concurrency)")
+        command.add_argument("--max-tokens", type=int, help="tokens per answer (eval.max_tokens_per_turn; an API model: teacher.openai.max_tokens)")
+        command.add_argument("--max-turns", type=int, help="assistant turns before a game ends as a loss (env.max_turns)")
+        command.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], help="where a local model runs (compute.device)")
+        command.add_argument("--dtype", choices=["auto", "float32", "bfloat16", "float16"], help="a local model's precision (compute.dtype)")
+        command.add_argument("--skill", type=float, help="the scripted teacher's skill (teacher.scripted.skill)")
+        command.add_argument("--lookahead", type=float, help="the scripted teacher's lookahead (teacher.scripted.lookahead)")
         command.set_defaults(handler=handler)
     from sftboot.standins import ARCHITECTURES
 
@@ -169,7 +195,7 @@ def parser() -> argparse.ArgumentParser:
 def main() -> None:
     args = parser().parse_args()
     for flag in ("games", "batch_size"):
-        if getattr(args, flag, 1) < 1:
+        if getattr(args, flag, None) is not None and getattr(args, flag) < 1:
             raise UserError(f"--{flag.replace('_', '-')} must be at least 1")
     args.handler(args)
 

@@ -1,20 +1,23 @@
 """Typed, validated views of params.yaml: one pydantic model per params section, named like the stage.
 
-A wrong key, type or value stops a stage with one line naming the key and what is allowed.
+The models hold types, bounds and descriptions; every default value lives in the default profile
+(conf/profile/default.yaml), which composes params.yaml. A wrong or missing key, type or value
+stops a stage with one line naming the key and what is allowed.
 """
 
 from __future__ import annotations
 
+from functools import cache
 from pathlib import Path
 from typing import Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from sftboot.env import FORMAT_WEIGHT
 from sftboot.errors import UserError
 
 PARAMS_FILE = Path("params.yaml")
+DEFAULT_PROFILE = Path(__file__).resolve().parents[2] / "conf" / "profile" / "default.yaml"
 
 
 class Section(BaseModel):
@@ -22,141 +25,138 @@ class Section(BaseModel):
 
 
 class EnvParams(Section):
-    max_turns: int = Field(8, ge=5, le=20, description="assistant turns before a game ends as a loss")
+    max_turns: int = Field(ge=5, le=20, description="assistant turns before a game ends as a loss")
 
 
 class ScriptedTeacherParams(Section):
-    skill: float = Field(0.9, ge=0.0, le=1.0, description="probability of a considered move; otherwise a random free cell")
-    lookahead: float = Field(1.0, ge=0.0, le=1.0, description="probability of searching ahead; otherwise its habit alone, blind to forks")
+    skill: float = Field(ge=0.0, le=1.0, description="probability of a considered move; otherwise a random free cell")
+    lookahead: float = Field(ge=0.0, le=1.0, description="probability of searching ahead; otherwise its habit alone, blind to forks")
 
 
 class OpenAITeacherParams(Section):
-    base_url: str = "https://api.openai.com/v1"
-    model: str = "gpt-4o-mini"
-    api_key_env: str = Field("OPENAI_API_KEY", min_length=1, description="environment variable holding the key")
-    temperature: float = Field(1.0, ge=0.0, le=2.0)
-    top_p: float | None = Field(None, gt=0.0, le=1.0, description="null: the server's default")
-    reasoning_effort: Literal["none", "minimal", "low", "medium", "high"] | None = Field(None, description="for reasoning models; null: not sent")
-    extra_body: dict = Field({}, description="extra request fields a server understands (e.g. vLLM's top_k)")
-    max_tokens: int = Field(512, ge=1)
-    timeout_s: float = Field(60.0, gt=0)
-    max_retries: int = Field(5, ge=0)
-    concurrency: int = Field(8, ge=1, le=256)
-    price_input_per_m: float = Field(0.15, ge=0, description="USD per million prompt tokens")
-    price_output_per_m: float = Field(0.60, ge=0, description="USD per million completion tokens")
+    base_url: str
+    model: str
+    api_key_env: str = Field(min_length=1, description="environment variable holding the key")
+    temperature: float = Field(ge=0.0, le=2.0)
+    top_p: float | None = Field(gt=0.0, le=1.0, description="null: the server's default")
+    reasoning_effort: Literal["none", "minimal", "low", "medium", "high"] | None = Field(description="for reasoning models; null: not sent")
+    extra_body: dict = Field(description="extra request fields a server understands (e.g. vLLM's top_k)")
+    max_tokens: int = Field(ge=1)
+    timeout_s: float = Field(gt=0)
+    max_retries: int = Field(ge=0)
+    concurrency: int = Field(ge=1, le=256)
+    price_input_per_m: float = Field(ge=0, description="USD per million prompt tokens")
+    price_output_per_m: float = Field(ge=0, description="USD per million completion tokens")
 
 
 class TeacherParams(Section):
-    policy: Literal["scripted", "openai"] = "scripted"
-    games: int = Field(200, ge=1)
-    opponent_p_min: float = Field(0.0, ge=0.0, le=1.0)
-    opponent_p_max: float = Field(1.0, ge=0.0, le=1.0)
-    num_groups: int = Field(8, ge=1)
-    scripted: ScriptedTeacherParams = ScriptedTeacherParams()
-    openai: OpenAITeacherParams = OpenAITeacherParams()
+    policy: Literal["scripted", "openai"]
+    games: int = Field(ge=1)
+    opponent_p_min: float = Field(ge=0.0, le=1.0)
+    opponent_p_max: float = Field(ge=0.0, le=1.0)
+    num_groups: int = Field(ge=1)
+    scripted: ScriptedTeacherParams
+    openai: OpenAITeacherParams
 
     @model_validator(mode="after")
-    def _p_range(self) -> "TeacherParams":
+    def _p_range(self) -> TeacherParams:
         if self.opponent_p_min > self.opponent_p_max:
             raise ValueError("opponent_p_min must be <= opponent_p_max")
         return self
 
 
 class FilterParams(Section):
-    keep: list[Literal["win", "draw", "loss"]] = Field(["win", "draw"], min_length=1)
-    deduplicate: bool = False
+    keep: list[Literal["win", "draw", "loss"]] = Field(min_length=1)
+    deduplicate: bool
 
 
 class ValidateParams(Section):
-    min_examples: int = Field(100, ge=1)
+    min_examples: int = Field(ge=1)
 
 
 class BuiltinModelParams(Section):
-    vocab_size: int = Field(512, ge=300, le=65536, description="BPE vocabulary learned from the task's texts")
-    hidden_size: int = Field(128, ge=16)
-    intermediate_size: int = Field(512, ge=16)
-    num_layers: int = Field(4, ge=1)
-    num_heads: int = Field(4, ge=1)
-    max_position_embeddings: int = Field(2048, ge=256)
+    vocab_size: int = Field(ge=300, le=65536, description="BPE vocabulary learned from the task's texts")
+    hidden_size: int = Field(ge=16)
+    intermediate_size: int = Field(ge=16)
+    num_layers: int = Field(ge=1)
+    num_heads: int = Field(ge=1)
+    max_position_embeddings: int = Field(ge=256)
 
     @model_validator(mode="after")
-    def _heads_divide(self) -> "BuiltinModelParams":
+    def _heads_divide(self) -> BuiltinModelParams:
         if self.hidden_size % self.num_heads:
             raise ValueError("hidden_size must be a multiple of num_heads")
         return self
 
 
 class PretrainParams(Section):
-    steps: int = Field(0, ge=0, description="0: none; > 0: language modelling on the environment's texts first")
-    games: int = Field(2000, ge=1, description="random-player games whose messages form the texts")
-    learning_rate: float = Field(3e-3, gt=0, lt=1)
-    batch_size: int = Field(16, ge=1)
+    steps: int = Field(ge=0, description="0: none; > 0: language modelling on the environment's texts first")
+    games: int = Field(ge=1, description="random-player games whose messages form the texts")
+    learning_rate: float = Field(gt=0, lt=1)
+    batch_size: int = Field(ge=1)
 
 
 class StudentParams(Section):
-    model: str = Field("builtin:tiny", min_length=1, description="builtin:tiny, a hub id or a local folder")
-    revision: str | None = Field(None, description="a hub model's branch, tag or commit; null: its main branch")
-    builtin: BuiltinModelParams = BuiltinModelParams()
-    pretrain: PretrainParams = PretrainParams()
+    model: str = Field(min_length=1, description="builtin:tiny, a hub id or a local folder")
+    revision: str | None = Field(description="a hub model's branch, tag or commit; null: its main branch")
+    builtin: BuiltinModelParams
+    pretrain: PretrainParams
 
 
 class LoraParams(Section):
-    enabled: bool = False
-    r: int = Field(8, ge=1)
-    alpha: int = Field(16, ge=1)
-    dropout: float = Field(0.0, ge=0.0, lt=1.0)
-    target_modules: list[str] | Literal["all-linear"] = "all-linear"
+    enabled: bool
+    r: int = Field(ge=1)
+    alpha: int = Field(ge=1)
+    dropout: float = Field(ge=0.0, lt=1.0)
+    target_modules: list[str] | Literal["all-linear"]
 
 
 class SFTParams(Section):
-    epochs: float = Field(3.0, gt=0)
-    max_steps: int = Field(-1, ge=-1, description="-1: run `epochs` epochs")
-    learning_rate: float = Field(1e-3, gt=0, lt=1)
-    batch_size: int = Field(16, ge=1)
-    max_length: int = Field(1024, ge=64, description="tokens per example; longer ones are truncated and counted")
-    warmup_ratio: float = Field(0.05, ge=0, lt=1)
-    assistant_only_loss: bool = Field(
-        True, description="loss on the answers only; false also trains on the environment's messages (boards, free cells)"
-    )
-    lora: LoraParams = LoraParams()
+    epochs: float = Field(gt=0)
+    max_steps: int = Field(ge=-1, description="-1: run `epochs` epochs")
+    learning_rate: float = Field(gt=0, lt=1)
+    batch_size: int = Field(ge=1)
+    max_length: int = Field(ge=64, description="tokens per example; longer ones are truncated and counted")
+    warmup_ratio: float = Field(ge=0, lt=1)
+    assistant_only_loss: bool = Field(description="loss on the answers only; false also trains on the environment's messages (boards, free cells)")
+    lora: LoraParams
 
 
 class RewardWeights(Section):
     """How much each of the environment's scores counts in the RL reward (TRL's `reward_weights`).
 
-    The defaults weigh them as the environment's own total does, the mean reward evaluation reports.
+    The default profile weighs them as the environment's own total does, the mean reward evaluation reports.
     """
 
-    outcome: float = Field(1.0, ge=0, description="win 1, draw 0.5, loss 0")
-    format: float = Field(FORMAT_WEIGHT, ge=0, description="fraction of well-formed answers")
-    invalid: float = Field(1.0, ge=0, description="times the -0.1 for a game with any malformed or illegal answer")
+    outcome: float = Field(ge=0, description="win 1, draw 0.5, loss 0")
+    format: float = Field(ge=0, description="fraction of well-formed answers")
+    invalid: float = Field(ge=0, description="times the -0.1 for a game with any malformed or illegal answer")
 
 
 class RLParams(Section):
-    steps: int = Field(20, ge=1)
-    learning_rate: float = Field(1e-4, gt=0, lt=1)
-    num_generations: int = Field(8, ge=2, description="games per group sharing one opening (GRPO group size)")
-    games_per_step: int = Field(32, ge=2)
-    opponent_p_min: float = Field(0.2, ge=0.0, le=1.0)
-    opponent_p_max: float = Field(0.7, ge=0.0, le=1.0)
-    num_groups: int = Field(4, ge=1, description="stratified opponent-strength buckets per step")
-    temperature: float = Field(1.0, gt=0, le=3.0)
-    max_tokens_per_turn: int = Field(64, ge=8)
-    max_tokens_per_game: int = Field(512, ge=16)
-    loss_type: Literal["cispo", "grpo", "dapo", "dr_grpo", "bnpo"] = "cispo"
-    epsilon_high: float = Field(5.0, gt=0, description="CISPO's importance-weight cap")
-    beta: float = Field(0.0, ge=0, description="KL weight; 0 needs no reference model")
-    save_steps: int = Field(5, ge=1, description="checkpoint interval; a killed run resumes from the last one")
-    reward_weights: RewardWeights = RewardWeights()
+    steps: int = Field(ge=1)
+    learning_rate: float = Field(gt=0, lt=1)
+    num_generations: int = Field(ge=2, description="games per group sharing one opening (GRPO group size)")
+    games_per_step: int = Field(ge=2)
+    opponent_p_min: float = Field(ge=0.0, le=1.0)
+    opponent_p_max: float = Field(ge=0.0, le=1.0)
+    num_groups: int = Field(ge=1, description="stratified opponent-strength buckets per step")
+    temperature: float = Field(gt=0, le=3.0)
+    max_tokens_per_turn: int = Field(ge=8)
+    max_tokens_per_game: int = Field(ge=16)
+    loss_type: Literal["cispo", "grpo", "dapo", "dr_grpo", "bnpo"]
+    epsilon_high: float = Field(gt=0, description="CISPO's importance-weight cap")
+    beta: float = Field(ge=0, description="KL weight; 0 needs no reference model")
+    save_steps: int = Field(ge=1, description="checkpoint interval; a killed run resumes from the last one")
+    reward_weights: RewardWeights
     forfeit_invalid: bool = Field(
-        False,
         description="an invalid answer ends a training game as a loss, so GRPO's blame falls on the turns "
         "that led to it, not on the retry and the rest of the game; evaluation always allows the retry",
     )
-    lora: LoraParams = LoraParams()
+    lora: LoraParams
 
     @model_validator(mode="after")
-    def _consistent(self) -> "RLParams":
+    def _consistent(self) -> RLParams:
         if self.games_per_step % self.num_generations:
             raise ValueError("games_per_step must be a multiple of num_generations")
         if self.opponent_p_min > self.opponent_p_max:
@@ -171,32 +171,32 @@ class RLParams(Section):
 
 
 class EvalParams(Section):
-    games: int = Field(200, ge=1, description="games per model and opponent")
-    seed: int = Field(12345, ge=0, description="evaluation games are drawn apart from training games")
-    batch_size: int = Field(200, ge=1, description="games generated together in one forward pass")
-    max_tokens_per_turn: int = Field(64, ge=8)
+    games: int = Field(ge=1, description="games per model and opponent")
+    seed: int = Field(ge=0, description="evaluation games are drawn apart from training games")
+    batch_size: int = Field(ge=1, description="games generated together in one forward pass")
+    max_tokens_per_turn: int = Field(ge=8)
 
 
 class ComputeParams(Section):
-    device: Literal["auto", "cpu", "cuda", "mps"] = Field("auto", description="auto: CUDA where available, else the CPU")
-    dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field("auto", description="auto: bf16 on a GPU that has it, else fp32")
-    processes: int = Field(1, ge=1, description="data-parallel training processes for sft and rl (accelerate launch)")
+    device: Literal["auto", "cpu", "cuda", "mps"] = Field(description="auto: CUDA where available, else the CPU")
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(description="auto: bf16 on a GPU that has it, else fp32")
+    processes: int = Field(ge=1, description="data-parallel training processes for sft and rl (accelerate launch)")
 
 
 class Params(Section):
-    seed: int = Field(0, ge=0)
-    compute: ComputeParams = ComputeParams()
-    env: EnvParams = EnvParams()
-    teacher: TeacherParams = TeacherParams()
-    filter: FilterParams = FilterParams()
-    validate_: ValidateParams = Field(ValidateParams(), alias="validate")
-    student: StudentParams = StudentParams()
-    sft: SFTParams = SFTParams()
-    rl: RLParams = RLParams()
-    eval: EvalParams = EvalParams()
+    seed: int = Field(ge=0)
+    compute: ComputeParams
+    env: EnvParams
+    teacher: TeacherParams
+    filter: FilterParams
+    validate_: ValidateParams = Field(alias="validate")
+    student: StudentParams
+    sft: SFTParams
+    rl: RLParams
+    eval: EvalParams
 
     @model_validator(mode="after")
-    def _whole_groups_per_process(self) -> "Params":
+    def _whole_groups_per_process(self) -> Params:
         processes, rl = self.compute.processes, self.rl
         if rl.games_per_step % (processes * rl.num_generations):
             raise ValueError(
@@ -214,9 +214,37 @@ def _describe(error: dict) -> str:
         return f"params.yaml: unknown key '{key}'; remove it or check its spelling"
     got = error.get("input")
     shown = "" if isinstance(got, dict) else f" (got {got!r})"
+    if error["type"] == "missing":
+        return f"params.yaml: {key}: missing; add it (conf/profile/default.yaml holds its default; `dvc exp run` recomposes params.yaml)"
     if not error["loc"]:  # a rule across sections names its keys itself
         return f"params.yaml: {error['msg'].removeprefix('Value error, ')}"
     return f"params.yaml: {key}: {error['msg']}{shown}"
+
+
+@cache
+def profile_defaults() -> dict:
+    """The default profile's values: the one place a default lives."""
+    raw = yaml.safe_load(DEFAULT_PROFILE.read_text())
+    raw.pop("defaults", None)
+    return raw
+
+
+def _merged(base: dict, changes: dict) -> dict:
+    return base | {key: _merged(base[key], value) if isinstance(value, dict) and isinstance(base.get(key), dict) else value for key, value in changes.items()}
+
+
+def defaults(section: str, **changes):
+    """A params section from the default profile, with `changes`: `defaults("rl", steps=1)`, `defaults("teacher.openai")`."""
+    model, values = Params, profile_defaults()
+    for name in section.split("."):
+        model = model.model_fields["validate_" if name == "validate" else name].annotation
+        values = values[name]
+    return model.model_validate(_merged(values, changes))
+
+
+def project_params() -> Params:
+    """This project's params.yaml, or the default profile outside a project: what the CLI defaults to."""
+    return load_params() if PARAMS_FILE.exists() else Params.model_validate(profile_defaults())
 
 
 def load_params(path: Path = PARAMS_FILE) -> Params:

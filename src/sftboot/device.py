@@ -28,13 +28,13 @@ CPU = Placement(torch.device("cpu"), torch.float32)  # what `auto` resolves to w
 
 
 def placement(device: str = "auto", dtype: str = "auto", processes: int = 1) -> Placement:
-    """Resolve `auto`s, and refuse a device this machine lacks with the setting to change."""
+    """Resolve `auto`s, and refuse a device torch cannot see, naming the setting to change."""
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
     if device == "cuda" and not torch.cuda.is_available():
         raise UserError("compute.device: cuda, but torch sees no CUDA GPU here; set compute.device: auto or cpu")
     if device == "mps" and not torch.backends.mps.is_available():
-        raise UserError("compute.device: mps, but this machine has no Apple GPU; set compute.device: auto or cpu")
+        raise UserError("compute.device: mps, but torch sees no Apple GPU here; set compute.device: auto or cpu")
     if dtype == "auto":
         dtype = "bfloat16" if device == "cuda" and torch.cuda.is_bf16_supported() else "float32"
     return Placement(torch.device(device), getattr(torch, dtype), processes)

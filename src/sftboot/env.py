@@ -8,8 +8,8 @@ replays the same game bit for bit.
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from sftboot import board as rules
 from sftboot.answer import extract_move, is_well_formed, parse_cell

@@ -12,7 +12,7 @@ from __future__ import annotations
 import copy
 import time
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 
 import polars as pl
 from tqdm import tqdm
@@ -48,7 +48,7 @@ def score(outcome: tuple[float, float, float]) -> float:
     return sum(OUTCOME_REWARD[name] * probability for name, probability in zip(OUTCOMES, outcome))
 
 
-@lru_cache(maxsize=None)
+@cache
 def move_outcome(board: str, cell: int, p: float) -> tuple[float, float, float]:
     """(win, draw, loss) probabilities after X plays `cell`, then the opponent of strength p, then X's best play."""
     after = rules.place(board, cell, "X")
@@ -62,7 +62,7 @@ def move_outcome(board: str, cell: int, p: float) -> tuple[float, float, float]:
     return tuple(total)
 
 
-@lru_cache(maxsize=None)
+@cache
 def best_outcome(board: str, p: float) -> tuple[float, float, float]:
     """Expectimax with X to move: the highest expected outcome reward, ties to more wins."""
     return max((move_outcome(board, cell, p) for cell in rules.free_cells(board)), key=lambda o: (score(o), o[0]))
@@ -72,10 +72,7 @@ def ceiling(p: float) -> dict[str, float]:
     """Win, draw and loss % of the best possible policy against the opponent of strength p, the coin included."""
     empty = rules.EMPTY_BOARD
     opened = [(probability, best_outcome(rules.place(empty, cell, "O"), p)) for cell, probability in opponent_distribution(empty, p).items()]
-    return {
-        name: round(100 * (0.5 * best_outcome(empty, p)[i] + 0.5 * sum(pr * outcome[i] for pr, outcome in opened)), 4)
-        for i, name in enumerate(OUTCOMES)
-    }
+    return {name: round(100 * (0.5 * best_outcome(empty, p)[i] + 0.5 * sum(pr * outcome[i] for pr, outcome in opened)), 4) for i, name in enumerate(OUTCOMES)}
 
 
 def _sign(value: int) -> int:

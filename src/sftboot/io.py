@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 import polars as pl
 
@@ -38,6 +39,14 @@ def write_json(path: Path | str, data: object) -> None:
 
 def write_jsonl(path: Path | str, records: list[dict]) -> None:
     write_text(path, "".join(json.dumps(record, ensure_ascii=False) + "\n" for record in records))
+
+
+TIMINGS_DIR = Path("metrics/timings")
+
+
+def write_timing(stage: str, started: float, **figures: float) -> None:
+    """A stage's wall time (and throughputs) apart from its metrics, so `dvc metrics diff` shows no clock noise."""
+    write_json(TIMINGS_DIR / f"{stage}.json", {"seconds": round(time.perf_counter() - started, 1)} | figures)
 
 
 def write_parquet(path: Path | str, frame: pl.DataFrame) -> None:

@@ -4,8 +4,7 @@ A hub model has read the web before the recipe starts; a model built from a conf
 not even that a board's cells come in threes. This gives the builtin student that general prior
 from the messages of games between random players: boards, whose turn, which cells are free. It
 sees no answer format, no assistant turn and no move anyone chose on purpose, so SFT still has the
-format to teach and RL still has strategy to learn. Measured on the default: it halves the games
-with an invalid move after the same SFT.
+format to teach and RL still has strategy to learn.
 """
 
 from __future__ import annotations

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import polars as pl
 
-from sftboot import board as rules
 from sftboot.evaluation import OPPONENTS
 from sftboot.exact import ceiling
 
@@ -87,13 +86,13 @@ def key_figures(evals: dict[str, dict]) -> dict:
 
 
 def outcome_rows(evals: dict[str, dict]) -> list[dict]:
-    """Long-format rows for the DVC outcome plot."""
+    """Long-format rows for the DVC outcome plot: one bar per model and opponent, its three outcomes stacked to 100 %."""
     return [
-        {"model": model, "opponent": opponent, "outcome": outcome, "pct": evals[model][opponent][outcome]["pct"]}
+        {"model": model, "opponent": opponent, "outcome": outcome, "order": order, "pct": evals[model][opponent][outcome]["pct"]}
         for model in MODELS
         if model in evals
         for opponent in OPPONENT_TITLES
-        for outcome in ("win", "draw", "loss")
+        for order, outcome in enumerate(("win", "draw", "loss"))
     ]
 
 
@@ -131,7 +130,10 @@ def lines_section(played: dict[str, tuple[pl.DataFrame, pl.DataFrame]], top: int
         lost = losing_lines(games, "optimal", top)
         total = float(games.filter((pl.col("opponent") == "optimal") & (pl.col("outcome") == "loss"))["probability"].sum())
         lines += [f"**{model}** against the optimal opponent: lost lines together {100 * total:.2f} %" + (":" if lost.height else ", none."), ""]
-        lines += [f"- {100 * row['probability']:.2f} %: {_line_text(row)}" + (f" ({row['invalid_moves']} invalid answers)" if row["invalid_moves"] else "") for row in lost.iter_rows(named=True)]
+        lines += [
+            f"- {100 * row['probability']:.2f} %: {_line_text(row)}" + (f" ({row['invalid_moves']} invalid answers)" if row["invalid_moves"] else "")
+            for row in lost.iter_rows(named=True)
+        ]
         mistakes = costliest_mistakes(moves, top)
         lines += ["", f"**{model}**, costliest moves (expected outcome reward given up, in points)" + (":" if mistakes.height else ": none."), ""]
         lines += [
@@ -152,9 +154,7 @@ def plot_lines(played: dict[str, tuple[pl.DataFrame, pl.DataFrame]], path: Path,
     import matplotlib.pyplot as plt
 
     rows = [(model, kind) for model in played for kind in ("lost", "mistake")]
-    figure, axes = plt.subplots(
-        len(rows), top + 1, figsize=(1.2 + 2.1 * top, 2.4 * len(rows)), squeeze=False, gridspec_kw={"width_ratios": [0.6] + [1] * top}
-    )
+    figure, axes = plt.subplots(len(rows), top + 1, figsize=(1.2 + 2.1 * top, 2.4 * len(rows)), squeeze=False, gridspec_kw={"width_ratios": [0.6] + [1] * top})
     for (model, kind), row_axes in zip(rows, axes):
         games, moves = played[model]
         items = losing_lines(games, "optimal", top) if kind == "lost" else costliest_mistakes(moves, top)
@@ -231,34 +231,59 @@ def render_report(evals: dict, counts: dict, stage_seconds: dict, played: dict[s
         lines.append(f"- SFT: {sft['steps']} steps, loss {sft['first_loss']} → {sft['final_loss']}, {sft['truncated']} of {sft['examples']} examples truncated")
     if "rl" in counts:
         rl = counts["rl"]
-        lines.append(f"- RL: {rl['steps']} steps, mean game reward {rl['first_reward']} → {rl['final_reward']}")
-    lines += ["", "## Stage times (seconds, from metrics)", ""]
+        tenth = max(1, rl["steps"] // 10)
+        lines.append(
+            f"- RL: {rl['steps']} steps, mean game reward over the first {tenth} steps {rl['reward_mean_first_tenth']}, over the last {tenth} {rl['reward_mean_last_tenth']}"
+        )
+    lines += ["", "## Stage times (seconds, metrics/timings/)", ""]
     lines += [f"- {stage}: {seconds}" for stage, seconds in stage_seconds.items() if seconds is not None]
     lines += ["", "Plots: `dvc plots show` (outcomes per model and opponent, SFT loss, RL rewards); `report_outcomes.png`; `report_lines.png`.", ""]
     return "\n".join(lines)
 
 
-def plot_outcomes(evals: dict, path: Path) -> None:
+OUTCOME_COLOURS = {"win": "#2e7d32", "draw": "#9e9e9e", "loss": "#c62828"}
+
+
+def _how(result: dict) -> str:
+    return "exact" if result.get("kind") == "exact" else f"{result.get('games', '?')} games"
+
+
+def outcome_figure(evals: dict):
+    """Win/draw/loss bars per model and opponent; a sampled bar's two edges carry their 95 % intervals."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     models = [m for m in MODELS if m in evals]
-    figure, axes = plt.subplots(1, 2, figsize=(10, 3.5), sharey=True)
-    colours = {"win": "#2e7d32", "draw": "#9e9e9e", "loss": "#c62828"}
+    figure, axes = plt.subplots(1, 2, figsize=(10, 1.2 + 0.55 * len(models)), sharey=False)
     for axis, opponent in zip(axes, OPPONENT_TITLES):
+        results = [evals[m][opponent] for m in models]
         left = [0.0] * len(models)
-        for outcome, colour in colours.items():
-            values = [evals[m][opponent][outcome]["pct"] for m in models]
-            axis.barh(models, values, left=left, color=colour, label=outcome)
+        for outcome, colour in OUTCOME_COLOURS.items():
+            values = [result[outcome]["pct"] for result in results]
+            axis.barh(range(len(models)), values, left=left, color=colour, label=outcome)
             left = [a + b for a, b in zip(left, values)]
-        axis.set_title(f"vs {OPPONENT_TITLES[opponent]}")
+        for row, result in enumerate(results):  # the win edge and the loss edge, each with its interval
+            for outcome, edge in (("win", result["win"]["pct"]), ("loss", 100 - result["loss"]["pct"])):
+                rate = result[outcome]
+                if "ci95_low" in rate:
+                    low, high = (rate["ci95_low"], rate["ci95_high"]) if outcome == "win" else (100 - rate["ci95_high"], 100 - rate["ci95_low"])
+                    axis.errorbar(edge, row, xerr=[[edge - low], [high - edge]], fmt="none", ecolor="black", capsize=3, linewidth=1)
+        axis.set_yticks(range(len(models)), [f"{m} ({_how(r)})" for m, r in zip(models, results)])
+        axis.set_title(f"vs {OPPONENT_TITLES[opponent]}", fontsize=10)
         axis.set_xlim(0, 100)
-        axis.set_xlabel("% of games")
-    axes[0].invert_yaxis()
-    axes[1].legend(loc="lower right")
-    figure.tight_layout()
+        axis.set_xlabel("% of games (black: 95 % interval of a sampled edge)")
+        axis.invert_yaxis()
+    figure.legend(*axes[0].get_legend_handles_labels(), loc="lower center", ncol=3, frameon=False)
+    figure.tight_layout(rect=(0, 0.12, 1, 1))  # the legend sits below the plots, never over a bar
+    return figure
+
+
+def plot_outcomes(evals: dict, path: Path) -> None:
+    import matplotlib.pyplot as plt
+
+    figure = outcome_figure(evals)
     figure.savefig(path, dpi=110, format="png")  # the path may be a temporary name without .png
     plt.close(figure)
 

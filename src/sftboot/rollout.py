@@ -12,8 +12,8 @@ import json
 import os
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import polars as pl
 from tqdm import tqdm

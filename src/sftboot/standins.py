@@ -32,7 +32,16 @@ TOKENS = {
         template=trl_templates.qwen3_chat_template,
     ),
     "lfm2": TokenSpec(
-        specials=("<|pad|>", "<|startoftext|>", "<|im_start|>", "<|im_end|>", "<|tool_list_start|>", "<|tool_list_end|>", "<|tool_response_start|>", "<|tool_response_end|>"),
+        specials=(
+            "<|pad|>",
+            "<|startoftext|>",
+            "<|im_start|>",
+            "<|im_end|>",
+            "<|tool_list_start|>",
+            "<|tool_list_end|>",
+            "<|tool_response_start|>",
+            "<|tool_response_end|>",
+        ),
         pad="<|pad|>",
         bos="<|startoftext|>",
         eos="<|im_end|>",
@@ -43,7 +52,7 @@ ARCHITECTURES = tuple(TOKENS)
 
 
 def _config(arch: str, vocab_size: int, tokenizer, init_std: float):
-    from transformers import LlamaConfig, Lfm2Config, Qwen3Config
+    from transformers import Lfm2Config, LlamaConfig, Qwen3Config
 
     shared = {
         "vocab_size": vocab_size,

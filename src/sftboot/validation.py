@@ -88,7 +88,6 @@ def build_suite(keep: list[str], min_examples: int, deduplicated: bool):
 def validate_games(games: pl.DataFrame, keep: list[str], deduplicated: bool, min_examples: int, max_turns: int) -> dict:
     """Run the suite; returns a JSON-able report with, for each failure, example game ids."""
     import great_expectations as gx
-
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
     frame = checked_frame(games, max_turns)

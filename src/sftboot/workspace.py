@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 # DVC deletes a stage's outputs before running it, so work that must survive a kill lives here.
 WORK_DIR = Path(".sftboot")

@@ -1,4 +1,5 @@
-"""A real HTTP server on 127.0.0.1 that speaks the chat-completions protocol and injects faults.
+"""A real HTTP server on 127.0.0.1 that speaks the chat-completions protocol and injects faults:
+what the tests and `bench/rollouts.py` run an API teacher against, without an API.
 
 It answers each request with the first available cell (a legal move), unless the next entry of
 `faults` says otherwise: "429" (with Retry-After), "500", "hang" (longer than the client timeout),
@@ -22,9 +23,7 @@ class _Server(ThreadingHTTPServer):
 
 
 class FakeOpenAI:
-    def __init__(
-        self, faults: list[str] | None = None, hang_s: float = 3.0, delay_s: float = 0.0, api_key: str | None = None
-    ) -> None:
+    def __init__(self, faults: list[str] | None = None, hang_s: float = 3.0, delay_s: float = 0.0, api_key: str | None = None) -> None:
         self.faults = list(faults or [])
         self.hang_s = hang_s
         self.delay_s = delay_s
@@ -39,7 +38,7 @@ class FakeOpenAI:
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.server.server_address[1]}/v1"
 
-    def __enter__(self) -> "FakeOpenAI":
+    def __enter__(self) -> FakeOpenAI:
         self.thread.start()
         return self
 
