@@ -119,3 +119,29 @@ def tiny_sft_dir(tiny_model_dir, sft_records, tmp_path_factory):
     trained.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on, for a test server."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def wait_until_serving(url: str, process: subprocess.Popen, timeout_s: float) -> None:
+    """Return once `url` answers; fail if the server process ends or the time runs out."""
+    import time
+    import urllib.request
+
+    deadline = time.time() + timeout_s
+    while True:
+        try:
+            urllib.request.urlopen(url, timeout=1)
+            return
+        except OSError:
+            if time.time() > deadline or process.poll() is not None:
+                process.kill()
+                raise RuntimeError(f"the server at {url} did not start") from None
+            time.sleep(0.3)

@@ -8,7 +8,7 @@ import time
 
 import polars as pl
 import pytest
-from conftest import run_stage, set_params
+from conftest import free_port, run_stage, set_params, wait_until_serving
 
 from sftboot.config import defaults
 from sftboot.env import game_specs
@@ -213,24 +213,12 @@ def served_model(tiny_sft_dir):
     """`transformers serve` on 127.0.0.1, serving the tiny SFT'd student from its folder."""
     import os
     import shutil
-    import socket
-    import urllib.request
 
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     command = [shutil.which("transformers"), "serve", str(tiny_sft_dir), "--host", "127.0.0.1", "--port", str(port), "--device", "cpu"]
     server = subprocess.Popen(command, env={**os.environ, "HF_HUB_OFFLINE": "1"}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        deadline = time.time() + 120
-        while True:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1)
-                break
-            except OSError:
-                if time.time() > deadline or server.poll() is not None:
-                    raise RuntimeError("transformers serve did not start") from None
-                time.sleep(0.5)
+        wait_until_serving(f"http://127.0.0.1:{port}/health", server, 120)
         yield f"http://127.0.0.1:{port}/v1", str(tiny_sft_dir)
     finally:
         server.terminate()

@@ -151,10 +151,31 @@ def _standin(args: argparse.Namespace) -> None:
     print(f"{args.architecture} stand-in -> {args.out} (use it as student.model={args.out})")
 
 
+def _serve(args: argparse.Namespace) -> None:
+    """A local web app: play any model, watch its answers, browse the evaluation games side by side."""
+    import uvicorn
+
+    from sftboot.webapp import create_app
+
+    given = _fill_from_params(args)
+    specs = args.models or [f"models/{name}" for name in ("rl", "sft", "base") if Path(f"models/{name}").exists()] + ["scripted"]
+
+    def make_policy(spec: str):
+        return _policy(argparse.Namespace(**(vars(args) | {"model": spec})), given)
+
+    app = create_app(specs, Path(args.eval_dir), args.max_turns, args.timeout, make_policy)
+    print(f"sftboot: http://{args.host}:{args.port}/ ({', '.join(specs)})")
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="sftboot", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = top.add_subparsers(dest="command", required=True)
-    for name, handler, help_text in (("eval", _eval, "evaluate a model"), ("play", _play, "play O against a model")):
+    for name, handler, help_text in (
+        ("eval", _eval, "evaluate a model"),
+        ("play", _play, "play O against a model"),
+        ("serve", _serve, "play and browse in a web page"),
+    ):
         command = commands.add_parser(
             name, help=help_text, description="Unset flags take the project's params.yaml values (the default profile's outside a project)."
         )
@@ -167,10 +188,16 @@ def parser() -> argparse.ArgumentParser:
             command.add_argument("--batch-size", type=int, help="lines or games a local model decodes together (eval.batch_size)")
             command.add_argument("--json", action="store_true", help="also print all metrics as JSON")
             command.add_argument("--seed", type=int, help="the sampled games' seed (eval.seed)")
-        else:
+        elif name == "play":
             command.add_argument("model", help="a checkpoint folder, openai:MODEL, or scripted")
             command.add_argument("--show-thinking", action="store_true", help="print the model's whole answer")
             command.add_argument("--game-seed", type=int, default=None, help="who starts and the model's draws (default: random)")
+        else:
+            command.add_argument("models", nargs="*", help="checkpoint folders, openai:MODEL or scripted (default: models/rl, sft, base and scripted)")
+            command.add_argument("--port", type=int, default=7860)
+            command.add_argument("--host", default="127.0.0.1", help="the address to listen on; 0.0.0.0 exposes the app to your network")
+            command.add_argument("--eval-dir", default="data/eval", help="where the evaluation games are (data/eval/<model>/games.parquet)")
+            command.add_argument("--timeout", type=float, default=60.0, help="seconds a model may take for one answer")
         command.add_argument("--base-url", help="OpenAI-compatible endpoint for openai:MODEL (teacher.openai.base_url)")
         command.add_argument("--api-key-env", help="environment variable holding the key (teacher.openai.api_key_env)")
         command.add_argument("--concurrency", type=int, help="parallel requests to an API model (teacher.openai.concurrency)")

@@ -1,0 +1,260 @@
+"""`sftboot serve`: play a model in the browser and browse the games the evaluations kept.
+
+A small FastAPI app (what `transformers serve` already installs) with one static page. A game is the
+environment's own `TicTacToeEnv`, rebuilt from its moves on every request: the person's cells are
+its opponent's moves, the model's answers are replayed as they were given, and the model is asked
+only for the answer the game is waiting for. So the rules are the pipeline's, a server restart or
+many tabs cannot mix games up, and no game state lives in a model.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import polars as pl
+from fastapi import FastAPI, HTTPException
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse
+from pydantic import BaseModel, Field
+
+from sftboot.answer import extract_move, is_well_formed
+from sftboot.env import GameSpec, TicTacToeEnv
+from sftboot.errors import UserError
+
+PAGE = Path(__file__).with_name("web") / "index.html"
+MAX_GAMES = 1000  # games kept in memory; the oldest go first
+
+
+class _AwaitPerson(Exception):
+    """The environment asked for O's move and the person has not played it yet."""
+
+
+class _Unloadable(Exception):
+    """A model that could not be loaded: the request named a bad model, not a failing one."""
+
+
+@dataclass
+class Game:
+    model: str
+    person_first: bool
+    max_turns: int
+    person_moves: list[int] = field(default_factory=list)
+    answers: list[str] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)  # one move at a time, however many clicks
+
+    def replay(self) -> tuple[TicTacToeEnv | None, bool, list[bool]]:
+        """The game so far in the environment, whether it waits for the person, and which answers it took as legal."""
+        moves = iter(self.person_moves)
+
+        def person(board: str, seed: int, p: float) -> int:
+            cell = next(moves, None)
+            if cell is None:
+                raise _AwaitPerson
+            return cell
+
+        legal: list[bool] = []
+        try:
+            env = TicTacToeEnv(GameSpec(0, seed=0, p=0.0), max_turns=self.max_turns, opponent=person, opponent_started=self.person_first)
+        except _AwaitPerson:
+            return None, True, legal
+        for answer in self.answers:
+            invalid_before = env.invalid_moves
+            try:
+                env.step(answer)
+            except _AwaitPerson:  # X has moved; O's reply is the person's to make
+                legal.append(True)
+                return env, True, legal
+            legal.append(env.invalid_moves == invalid_before)
+        return env, False, legal
+
+
+class NewGame(BaseModel):
+    model: str = Field(min_length=1)
+    person_first: bool = False
+
+
+class Move(BaseModel):
+    cell: int = Field(ge=0, le=8)
+
+
+class Models:
+    """The models a page may pick, each loaded on first use and answering one request at a time."""
+
+    def __init__(self, specs: list[str], timeout_s: float, make_policy) -> None:
+        self.specs = specs
+        self.timeout_s = timeout_s
+        self._make_policy = make_policy
+        self._loaded: dict[str, object] = {}
+        self._locks = {spec: threading.Lock() for spec in specs}
+        self._pool = ThreadPoolExecutor(max_workers=4)
+
+    def answer(self, spec: str, conversation: list[dict]) -> str:
+        if spec not in self._locks:
+            raise HTTPException(404, f"no model {spec!r} here; this server has: {', '.join(self.specs)}")
+        with self._locks[spec]:
+            future = self._pool.submit(self._answer, spec, conversation)
+            try:
+                return future.result(timeout=self.timeout_s)
+            except FutureTimeout:
+                raise HTTPException(504, f"{spec} did not answer within {self.timeout_s:.0f} s") from None
+            except _Unloadable as error:
+                raise HTTPException(422, f"cannot load {spec}: {_first_line(error.__cause__ or error)}") from None
+            except Exception as error:  # an unreachable endpoint, a timeout past the retries: said, never a traceback
+                raise HTTPException(502, f"{spec} failed: {_first_line(error)}") from None
+
+    def _answer(self, spec: str, conversation: list[dict]) -> str:
+        if spec not in self._loaded:
+            try:
+                self._loaded[spec] = self._make_policy(spec)
+            except Exception as error:
+                raise _Unloadable from error
+        policy = self._loaded[spec]
+        text = policy.respond([conversation], [0])[0].text
+        if hasattr(policy, "finish"):  # a local student keeps per-conversation state until told the turn is over
+            policy.finish(conversation)
+        return text
+
+
+def _first_line(error: BaseException) -> str:
+    said = (str(error).splitlines() or [""])[0][:200]
+    return said if isinstance(error, UserError) else f"{type(error).__name__}: {said}"
+
+
+def _state(game_id: str, game: Game) -> dict:
+    env, waiting, legal = game.replay()
+    done = bool(env and env.done)
+    answers = [{"answer": answer, "well_formed": is_well_formed(answer), "move": extract_move(answer), "legal": ok} for answer, ok in zip(game.answers, legal)]
+    return {
+        "id": game_id,
+        "model": game.model,
+        "board": env.board if env else " " * 9,
+        "answers": answers,
+        "your_turn": waiting and not done,
+        "done": done,
+        "outcome": env.outcome if done else None,
+    }
+
+
+def create_app(model_specs: list[str], eval_dir: Path, max_turns: int, timeout_s: float, make_policy) -> FastAPI:
+    """The app: `make_policy(spec)` turns a model spec (folder, openai:NAME, scripted) into a policy."""
+    app = FastAPI(title="sftboot", docs_url=None, redoc_url=None)
+    models = Models(model_specs, timeout_s, make_policy)
+    games: dict[str, Game] = {}
+    lock = threading.Lock()
+
+    @app.exception_handler(HTTPException)
+    def _said(request, error: HTTPException):
+        return JSONResponse({"error": error.detail}, status_code=error.status_code)
+
+    @app.exception_handler(RequestValidationError)
+    def _malformed(request, error: RequestValidationError):
+        first = error.errors()[0]
+        where = ".".join(str(part) for part in first["loc"][1:]) or "body"
+        return JSONResponse({"error": f"malformed request: {where}: {first['msg']}"}, status_code=422)
+
+    def _game(game_id: str) -> Game:
+        with lock:
+            if game_id not in games:
+                raise HTTPException(404, "no such game; start a new one")
+            return games[game_id]
+
+    def _advance(game_id: str, game: Game) -> dict:
+        """Ask the model until the game waits for the person or ends (an illegal answer is retried, as in evaluation)."""
+        while True:
+            env, waiting, _ = game.replay()
+            if waiting or env.done:
+                return _state(game_id, game)
+            game.answers.append(models.answer(game.model, list(env.messages)))
+
+    @app.get("/")
+    def page():
+        return FileResponse(PAGE)
+
+    @app.get("/api/models")
+    def list_models():
+        evaluated = sorted(path.name for path in eval_dir.glob("*") if (path / "games.parquet").exists())
+        return {"models": model_specs, "evaluated": evaluated}
+
+    @app.post("/api/games")
+    def new_game(request: NewGame):
+        if request.model not in model_specs:
+            raise HTTPException(404, f"no model {request.model!r} here; this server has: {', '.join(model_specs)}")
+        game_id = uuid.uuid4().hex
+        game = Game(request.model, request.person_first, max_turns)
+        with lock:
+            games[game_id] = game
+            while len(games) > MAX_GAMES:
+                games.pop(next(iter(games)))
+        with game.lock:
+            return _advance(game_id, game)
+
+    @app.get("/api/games/{game_id}")
+    def show_game(game_id: str):
+        return _state(game_id, _game(game_id))
+
+    @app.post("/api/games/{game_id}/moves")
+    def move(game_id: str, request: Move):
+        game = _game(game_id)
+        with game.lock:
+            env, waiting, _ = game.replay()
+            board = env.board if env else " " * 9
+            if not waiting or (env and env.done):
+                raise HTTPException(409, "it is not your turn")
+            if board[request.cell] != " ":
+                raise HTTPException(409, f"cell {request.cell} is taken; pick a free one")
+            game.person_moves.append(request.cell)
+            try:
+                return _advance(game_id, game)
+            except HTTPException:
+                game.person_moves.pop()  # the model failed to answer: the move can be made again
+                raise
+
+    @app.get("/api/lines")
+    def lines(model: str, opponent: str = "optimal", outcome: str | None = None, limit: int = 50):
+        frame = _lines(eval_dir, model).filter(pl.col("opponent") == opponent)
+        if outcome:
+            frame = frame.filter(pl.col("outcome") == outcome)
+        order = pl.when(pl.col("outcome") == "loss").then(0).when(pl.col("outcome") == "draw").then(1).otherwise(2)
+        frame = frame.with_columns(order=order).sort(["order", "probability"], descending=[False, True]).head(max(1, min(limit, 500)))
+        return {"model": model, "opponent": opponent, "lines": [_line(row) for row in frame.iter_rows(named=True)]}
+
+    @app.get("/api/compare")
+    def compare(model: str, other: str, opponent: str, moves: str):
+        """`other`'s line that follows `moves` (comma-separated cells, in play order) the longest."""
+        wanted = [int(cell) for cell in moves.split(",") if cell.strip().isdigit()]
+        frame = _lines(eval_dir, other).filter(pl.col("opponent") == opponent)
+        best, best_key = None, (-1, -1.0)
+        for row in frame.iter_rows(named=True):
+            shared = next((i for i, (a, b) in enumerate(zip(row["moves"], wanted)) if a != b), min(len(row["moves"]), len(wanted)))
+            key = (shared, row["probability"])
+            if key > best_key:
+                best, best_key = row, key
+        if best is None:
+            raise HTTPException(404, f"{other} has no {opponent} lines")
+        return {"model": other, "shared_moves": best_key[0], "line": _line(best)}
+
+    return app
+
+
+def _lines(eval_dir: Path, model: str) -> pl.DataFrame:
+    path = eval_dir / model / "games.parquet"
+    if "/" in model or not path.exists():
+        raise HTTPException(404, f"no evaluation games for {model!r}; run `dvc repro evaluate@{model}` or `sftboot eval --out`")
+    return pl.read_parquet(path, columns=["opponent", "probability", "outcome", "moves", "opponent_started", "messages", "invalid_moves"])
+
+
+def _line(row: dict) -> dict:
+    answers = [m["content"] for m in row["messages"] if m["role"] == "assistant"]
+    return {
+        "probability": row["probability"],
+        "outcome": row["outcome"],
+        "moves": row["moves"],
+        "opponent_started": row["opponent_started"],
+        "invalid_moves": row["invalid_moves"],
+        "answers": answers,
+    }

@@ -1,0 +1,177 @@
+"""`sftboot serve` in a real headless Chromium: a game played by clicking, the evaluation games browsed,
+and every bad request answered in the page with a 4xx or 5xx message, never a traceback."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+
+import polars as pl
+import pytest
+from conftest import free_port, wait_until_serving
+
+from sftboot.env import GameSpec, TicTacToeEnv
+from sftboot.evaluation import evaluate, load_student_policy
+
+CHROMEDRIVER = shutil.which("chromedriver")
+needs_browser = pytest.mark.skipif(
+    not (CHROMEDRIVER and shutil.which("chromium")), reason="Chromium and chromedriver are not installed (.ci/run installs them)"
+)
+
+
+def _request(url: str, body: dict | bytes | None = None) -> tuple[int, dict]:
+    data = body if isinstance(body, bytes) or body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"}, method="POST" if data is not None else "GET")
+    try:
+        with urllib.request.urlopen(request, timeout=120) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+@pytest.fixture(scope="module")
+def eval_dir(tiny_sft_dir, tiny_model_dir, tmp_path_factory):
+    """Evaluation games as the pipeline keeps them: the SFT'd and the untrained tiny student, exactly."""
+    folder = tmp_path_factory.mktemp("eval")
+    for name, model in (("sft", tiny_sft_dir), ("base", tiny_model_dir)):
+        evaluate(load_student_policy(str(model), 24), ["optimal"], games=8, seed=0, max_turns=8, batch_size=64).save(folder / name)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def server(tiny_sft_dir, eval_dir, tmp_path_factory):
+    port = free_port()
+    broken = tmp_path_factory.mktemp("broken")
+    (broken / "config.json").write_text("{not json")
+    models = [str(tiny_sft_dir), "scripted", str(broken), "openai:nothing-here"]
+    command = [sys.executable, "-m", "sftboot.cli", "serve", *models, "--port", str(port), "--eval-dir", str(eval_dir), "--timeout", "30"]
+    command += ["--base-url", f"http://127.0.0.1:{free_port()}/v1", "--api-key-env", "SFTBOOT_TEST_KEY"]
+    process = subprocess.Popen(
+        command, cwd=tmp_path_factory.mktemp("cwd"), env={**os.environ, "SFTBOOT_TEST_KEY": "x"}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    url = f"http://127.0.0.1:{port}"
+    wait_until_serving(f"{url}/api/models", process, 60)
+    yield {"url": url, "models": models, "process": process}
+    process.terminate()
+    output = process.communicate(timeout=30)[0]
+    assert "Traceback" not in output, output
+
+
+def test_bad_requests_get_a_message_and_a_status_never_a_crash(server):
+    url, (_, scripted, broken, unreachable) = server["url"], server["models"]
+    status, body = _request(f"{url}/api/games", {"model": "no-such-model"})
+    assert status == 404 and "no model 'no-such-model' here" in body["error"]
+    status, body = _request(f"{url}/api/games", b"{not json")
+    assert status == 422 and body["error"].startswith("malformed request")
+    status, body = _request(f"{url}/api/games", {"model": broken})
+    assert status == 422 and body["error"].startswith(f"cannot load {broken}")
+    status, body = _request(f"{url}/api/games", {"model": unreachable})  # after the openai client's retries
+    assert status == 502 and body["error"].startswith("openai:nothing-here failed: teacher request to http://127.0.0.1:")
+    status, body = _request(f"{url}/api/games/nope/moves", {"cell": 3})
+    assert status == 404
+    status, body = _request(f"{url}/api/games", {"model": scripted, "person_first": True})
+    assert status == 200 and body["your_turn"] and body["board"] == " " * 9
+    status, again = _request(f"{url}/api/games/{body['id']}/moves", {"cell": 9})
+    assert status == 422
+    status, body = _request(f"{url}/api/lines?model=../etc&opponent=optimal")
+    assert status == 404
+    assert server["process"].poll() is None  # still serving
+
+
+def test_many_games_at_once_do_not_mix(server):
+    url, scripted = server["url"], server["models"][1]
+    games = [_request(f"{url}/api/games", {"model": scripted, "person_first": True})[1] for _ in range(3)]
+    for cell, game in zip((0, 4, 8), games):
+        _request(f"{url}/api/games/{game['id']}/moves", {"cell": cell})
+    for cell, game in zip((0, 4, 8), games):
+        board = _request(f"{url}/api/games/{game['id']}")[1]["board"]
+        assert board.count("O") == 1 and board[cell] == "O" and board.count("X") == 1
+
+
+def test_the_server_listens_on_loopback_only(server):
+    listening = subprocess.run(["ss", "-ltnp"], capture_output=True, text=True).stdout if shutil.which("ss") else ""
+    port = server["url"].rsplit(":", 1)[1]
+    for line in listening.splitlines():
+        if f":{port} " in line:
+            assert "127.0.0.1:" in line
+
+
+@pytest.fixture
+def browser(tmp_path):
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1200,1000"):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    yield driver
+    driver.quit()
+
+
+def _wait(condition, timeout=60):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if value := condition():
+            return value
+        time.sleep(0.1)
+    raise AssertionError("the page did not get there in time")
+
+
+@needs_browser
+@pytest.mark.parametrize("model_index", [1, 0])  # the scripted teacher, then the tiny student (whose illegal answers show)
+def test_a_whole_game_played_by_clicking_matches_the_environment(server, browser, tmp_path, model_index):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    model = server["models"][model_index]
+    browser.get(server["url"])
+    _wait(lambda: browser.find_elements(By.CSS_SELECTOR, "#model option"))
+    Select(browser.find_element(By.ID, "model")).select_by_value(model)
+    browser.find_element(By.ID, "new-game").click()
+    status = browser.find_element(By.ID, "status")
+    clicks = []
+    while True:
+        _wait(lambda: "thinking" not in status.text, timeout=120)  # the model has answered
+        if status.get_attribute("data-outcome"):
+            break
+        free = [button for button in browser.find_elements(By.CSS_SELECTOR, "#board button") if button.is_enabled()]
+        clicks.append(int(free[0].get_attribute("id").split("-")[1]))
+        free[0].click()
+    outcome = browser.find_element(By.ID, "status").get_attribute("data-outcome")
+    board = "".join(button.text or " " for button in browser.find_elements(By.CSS_SELECTOR, "#board button"))
+    answers = [item.text.split("\n(not a legal move")[0] for item in browser.find_elements(By.CSS_SELECTOR, "#thinking li")]
+    browser.save_screenshot(str(tmp_path / f"play-{model_index}.png"))
+
+    moves = iter(clicks)  # the same game, replayed in the environment itself
+    env = TicTacToeEnv(GameSpec(0, 0, 0.0), max_turns=8, opponent=lambda board, seed, p: next(moves), opponent_started=False)
+    for answer in answers:
+        env.step(answer)
+    assert env.done and env.outcome == outcome and env.board == board
+    illegal = browser.find_elements(By.CSS_SELECTOR, "#thinking li.illegal")
+    assert len(illegal) == env.invalid_moves
+
+
+@needs_browser
+def test_browse_shows_the_most_probable_losing_line_first_beside_another_model(server, browser, eval_dir, tmp_path):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    lost = pl.read_parquet(eval_dir / "sft" / "games.parquet").filter(pl.col("outcome") == "loss").sort("probability", descending=True)
+    assert lost.height, "the tiny student loses some lines"
+    browser.get(server["url"])
+    browser.find_element(By.ID, "tab-browse").click()
+    _wait(lambda: browser.find_elements(By.CSS_SELECTOR, "#lines-model option"))
+    Select(browser.find_element(By.ID, "lines-model")).select_by_value("sft")
+    Select(browser.find_element(By.ID, "lines-other")).select_by_value("base")
+    browser.find_element(By.ID, "show-lines").click()
+    first = _wait(lambda: browser.find_elements(By.CSS_SELECTOR, "#lines .line"))[0]
+    assert "loss" in first.get_attribute("class").split()
+    columns = first.find_elements(By.CSS_SELECTOR, ".column")
+    assert len(columns) == 2 and columns[1].text.startswith("base:")
+    assert f"loss, probability {lost['probability'][0]:#.3g}" in columns[0].text  # as JavaScript's toPrecision(3) writes it
+    browser.save_screenshot(str(tmp_path / "browse.png"))
