@@ -25,7 +25,7 @@ from transformers.integrations import DVCLiveCallback
 from sftboot.budget import FACTS_FILE, check_budget
 from sftboot.card import write_card
 from sftboot.config import load_params
-from sftboot.device import is_main_process, launch_processes, placement
+from sftboot.device import is_main_process, launch_processes, leave_processes, placement
 from sftboot.errors import exits_cleanly
 from sftboot.io import write_json, write_timing
 from sftboot.rl import latest_checkpoint, train_rl
@@ -60,6 +60,7 @@ def main() -> None:
     with Live(dir=str(LIVE_DIR), dvcyaml=None, save_dvc_exp=False, report=None, resume=resuming) if is_main_process() else nullcontext() as live:
         callbacks = [DVCLiveCallback(live=live)] if live else []
         trained, history, answers = train_rl(model, tokenizer, params.rl, params.env, params.seed, work_dir, callbacks, place)
+    leave_processes()
     if not is_main_process():
         return
     at_cap = round(100 * answers["at_cap"] / answers["total"], 2) if answers["total"] else 0.0

@@ -18,7 +18,7 @@ from transformers.integrations import DVCLiveCallback
 from sftboot.budget import longest_answer, record_longest_answer
 from sftboot.card import write_card
 from sftboot.config import load_params
-from sftboot.device import is_main_process, launch_processes, placement
+from sftboot.device import is_main_process, launch_processes, leave_processes, placement
 from sftboot.errors import exits_cleanly
 from sftboot.io import write_json, write_timing
 from sftboot.sft import count_truncated, read_records, train_sft
@@ -48,6 +48,7 @@ def main() -> None:
     with Live(dir=str(LIVE_DIR), dvcyaml=None, save_dvc_exp=False, report=None) if is_main_process() else nullcontext() as live:
         callbacks = [DVCLiveCallback(live=live)] if live else []
         trained, history = train_sft(model, tokenizer, records, params.sft, params.seed, WORK_DIR / "sft", callbacks, place)
+    leave_processes()
     if not is_main_process():
         return
     longest = longest_answer(records, tokenizer)

@@ -68,3 +68,15 @@ def is_main_process() -> bool:
     import os
 
     return int(os.environ.get("RANK", "0")) == 0
+
+
+def leave_processes() -> None:
+    """All processes of a launched run leave together once training is done; the first then writes alone.
+
+    A process that exits while its process group is alive can abort (gloo's threads), which fails the run.
+    """
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()

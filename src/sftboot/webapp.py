@@ -224,7 +224,7 @@ def create_app(model_specs: list[str], eval_dir: Path, max_turns: int, timeout_s
         return {"model": model, "opponent": opponent, "lines": [_line(row) for row in frame.iter_rows(named=True)]}
 
     @app.get("/api/compare")
-    def compare(model: str, other: str, opponent: str, moves: str):
+    def compare(other: str, opponent: str, moves: str):
         """`other`'s line that follows `moves` (comma-separated cells, in play order) the longest."""
         wanted = [int(cell) for cell in moves.split(",") if cell.strip().isdigit()]
         frame = _lines(eval_dir, other).filter(pl.col("opponent") == opponent)
