@@ -14,6 +14,7 @@ import json
 import random
 import sys
 from pathlib import Path
+from typing import get_args
 
 from pydantic import ValidationError
 
@@ -168,6 +169,13 @@ def _serve(args: argparse.Namespace) -> None:
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
 
 
+def _allowed(setting: str) -> tuple[str, ...]:
+    """The values the `compute` params allow for `setting`, so flag and params cannot disagree."""
+    from sftboot.config import ComputeParams
+
+    return get_args(ComputeParams.model_fields[setting].annotation)
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="sftboot", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = top.add_subparsers(dest="command", required=True)
@@ -203,8 +211,8 @@ def parser() -> argparse.ArgumentParser:
         command.add_argument("--concurrency", type=int, help="parallel requests to an API model (teacher.openai.concurrency)")
         command.add_argument("--max-tokens", type=int, help="tokens per answer (eval.max_tokens_per_turn; an API model: teacher.openai.max_tokens)")
         command.add_argument("--max-turns", type=int, help="assistant turns before a game ends as a loss (env.max_turns)")
-        command.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], help="where a local model runs (compute.device)")
-        command.add_argument("--dtype", choices=["auto", "float32", "bfloat16", "float16"], help="a local model's precision (compute.dtype)")
+        command.add_argument("--device", choices=_allowed("device"), help="where a local model runs (compute.device)")
+        command.add_argument("--dtype", choices=_allowed("dtype"), help="a local model's precision (compute.dtype)")
         command.add_argument("--skill", type=float, help="the scripted teacher's skill (teacher.scripted.skill)")
         command.add_argument("--lookahead", type=float, help="the scripted teacher's lookahead (teacher.scripted.lookahead)")
         command.set_defaults(handler=handler)

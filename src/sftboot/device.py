@@ -6,6 +6,10 @@ dtype they were trained in. Under `accelerate launch` each process takes its own
 
 from __future__ import annotations
 
+import os
+import shutil
+import socket
+import sys
 from dataclasses import dataclass
 
 import torch
@@ -45,11 +49,6 @@ def launch_processes(script: str, place: Placement) -> None:
 
     On GPUs each process takes one; on the CPU they share it through gloo, which is how this is tested.
     """
-    import os
-    import shutil
-    import socket
-    import sys
-
     if place.processes == 1 or "WORLD_SIZE" in os.environ:
         return
     with socket.socket() as probe:  # a free port for the processes to meet on
@@ -65,8 +64,6 @@ def launch_processes(script: str, place: Placement) -> None:
 
 def is_main_process() -> bool:
     """Only the first of several processes writes models and metrics."""
-    import os
-
     return int(os.environ.get("RANK", "0")) == 0
 
 

@@ -9,16 +9,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import polars as pl
 
-from sftboot.device import CPU, Placement
 from sftboot.env import game_specs
 from sftboot.exact import LINE_SCHEMA, MOVE_SCHEMA, play_every_line, summarize_lines
 from sftboot.io import write_parquet
 from sftboot.metrics import summarize
 from sftboot.policies import Policy
 from sftboot.rollout import GAME_SCHEMA, play_games
+
+if TYPE_CHECKING:  # the device module imports torch, which the CLI need not pay for at start-up
+    from sftboot.device import Placement
 
 OPPONENTS = {"random": 1.0, "optimal": 0.0}
 
@@ -61,11 +64,13 @@ def evaluate(policy: Policy, opponents: list[str], games: int, seed: int, max_tu
     return Evaluation(metrics, pl.concat(game_frames), moves)
 
 
-def load_student_policy(path: str, max_tokens_per_turn: int, place: Placement = CPU):
-    """A local checkpoint as a greedy evaluation policy, on the run's device and in its dtype."""
+def load_student_policy(path: str, max_tokens_per_turn: int, place: Placement | None = None):
+    """A local checkpoint as a greedy evaluation policy, on the run's device and in its dtype (the CPU's when none is given)."""
+    from sftboot.device import CPU
     from sftboot.generation import StudentPolicy
     from sftboot.student import load_student
 
+    place = place or CPU
     model, tokenizer = load_student(path, place.dtype)
     model.to(place.device).eval()
     return StudentPolicy(model, tokenizer, max_tokens_per_turn=max_tokens_per_turn, policy_id=f"student:{path}")

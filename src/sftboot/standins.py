@@ -10,28 +10,26 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import torch
-from trl import chat_template_utils as trl_templates
-
 from sftboot.errors import UserError
-from sftboot.student import TokenSpec, build_tokenizer
 
+# Each hub chat format: its special tokens, and the name of TRL's copy of its template (imported when
+# a stand-in is built, so that listing the architectures, as the CLI does, costs no torch or TRL import).
 TOKENS = {
-    "llama3": TokenSpec(
+    "llama3": dict(
         specials=("<|finetune_right_pad_id|>", "<|begin_of_text|>", "<|end_of_text|>", "<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>"),
         pad="<|finetune_right_pad_id|>",
         bos="<|begin_of_text|>",
         eos="<|eot_id|>",
-        template=trl_templates.llama3_chat_template,
+        template="llama3_chat_template",
     ),
-    "qwen3": TokenSpec(
+    "qwen3": dict(
         specials=("<|endoftext|>", "<|im_start|>", "<|im_end|>"),
         pad="<|endoftext|>",
         bos=None,
         eos="<|im_end|>",
-        template=trl_templates.qwen3_chat_template,
+        template="qwen3_chat_template",
     ),
-    "lfm2": TokenSpec(
+    "lfm2": dict(
         specials=(
             "<|pad|>",
             "<|startoftext|>",
@@ -45,7 +43,7 @@ TOKENS = {
         pad="<|pad|>",
         bos="<|startoftext|>",
         eos="<|im_end|>",
-        template=trl_templates.lfm2_chat_template,
+        template="lfm2_chat_template",
     ),
 }
 ARCHITECTURES = tuple(TOKENS)
@@ -78,11 +76,16 @@ def _config(arch: str, vocab_size: int, tokenizer, init_std: float):
 
 def build_standin(arch: str, out: Path, seed: int = 0, init_std: float = 0.02) -> Path:
     """Write a stand-in of `arch` to `out`; a larger `init_std` makes every input move the output (for exactness tests)."""
+    import torch
     from transformers import AutoModelForCausalLM
+    from trl import chat_template_utils
+
+    from sftboot.student import TokenSpec, build_tokenizer
 
     if arch not in TOKENS:
         raise UserError(f"standin: unknown architecture {arch!r}; choose one of {', '.join(ARCHITECTURES)}")
-    tokenizer = build_tokenizer(1024, seed, TOKENS[arch])  # as the builtin: an answer is ~10 tokens
+    tokens = TokenSpec(**TOKENS[arch] | {"template": getattr(chat_template_utils, TOKENS[arch]["template"])})
+    tokenizer = build_tokenizer(1024, seed, tokens)  # as the builtin: an answer is ~10 tokens
     config = _config(arch, len(tokenizer), tokenizer, init_std)
     torch.manual_seed(seed)
     model = AutoModelForCausalLM.from_config(config)
