@@ -12,7 +12,8 @@ import time
 from pathlib import Path
 
 from sftboot.config import defaults
-from sftboot.env import game_specs
+from sftboot.envs import project_environment
+from sftboot.envs.base import game_specs
 from sftboot.generation import StudentPolicy
 from sftboot.rollout import play_games
 from sftboot.student import load_student, materialize_base
@@ -22,7 +23,7 @@ def games_per_s(model, tokenizer, games: int, batch_size: int) -> float:
     specs = game_specs(games, seed=0, p_min=0.0, p_max=1.0, num_groups=4)
     policy = StudentPolicy(model, tokenizer, max_tokens_per_turn=48)
     started = time.perf_counter()
-    play_games(policy, specs, max_turns=8, batch_size=batch_size, description=f"batch {batch_size}")
+    play_games(project_environment(), policy, specs, batch_size=batch_size, description=f"batch {batch_size}")
     return games / (time.perf_counter() - started)
 
 
@@ -34,7 +35,7 @@ def main() -> None:
     folder = Path(args.model)
     if not folder.exists():
         folder = Path(tempfile.mkdtemp())
-        materialize_base("builtin:tiny", defaults("student.builtin"), seed=0, out=folder)
+        materialize_base(project_environment(), "builtin:tiny", defaults("student.builtin"), seed=0, out=folder)
     model, tokenizer = load_student(folder)
     model.eval()
     single = games_per_s(model, tokenizer, max(4, args.games // 8), batch_size=1)

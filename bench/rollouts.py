@@ -12,17 +12,17 @@ import os
 import time
 
 from sftboot.config import defaults
-from sftboot.env import game_specs
+from sftboot.envs import project_environment
+from sftboot.envs.base import game_specs
 from sftboot.fake_openai import FakeOpenAI
 from sftboot.policies.openai_chat import OpenAIChatPolicy
-from sftboot.policies.scripted import ScriptedTeacher
 from sftboot.rollout import play_games
 
 
 def games_per_s(policy, games: int, batch_size: int) -> float:
     specs = game_specs(games, seed=0, p_min=0.0, p_max=1.0, num_groups=8)
     started = time.perf_counter()
-    play_games(policy, specs, max_turns=8, batch_size=batch_size, description=policy.policy_id)
+    play_games(project_environment(), policy, specs, batch_size=batch_size, description=policy.policy_id)
     return games / (time.perf_counter() - started)
 
 
@@ -31,7 +31,8 @@ def main() -> None:
     parser.add_argument("--games", type=int, default=400)
     parser.add_argument("--delay", type=float, default=0.05, help="server seconds per reply")
     args = parser.parse_args()
-    teacher = ScriptedTeacher(**defaults("teacher.scripted").model_dump())
+    scripted = defaults("teacher.scripted")
+    teacher = project_environment().scripted_teacher(scripted.skill, scripted.lookahead)
     print(f"scripted teacher: {games_per_s(teacher, args.games, 256):8.1f} games/s")
     os.environ["SFTBOOT_BENCH_KEY"] = "local"
     with FakeOpenAI(delay_s=args.delay) as server:

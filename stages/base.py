@@ -14,6 +14,7 @@ from pathlib import Path
 
 from sftboot.config import load_params
 from sftboot.device import placement
+from sftboot.envs import make_environment
 from sftboot.errors import exits_cleanly
 from sftboot.io import write_json, write_timing
 from sftboot.pretrain import pretrain
@@ -31,11 +32,12 @@ def main() -> None:
     started = time.perf_counter()
     settings = params.student.pretrain
     place = placement(**params.compute.model_dump())
+    environment = make_environment(params.env)
     with replace_dir(MODEL_OUT) as folder:
-        summary = materialize_base(params.student.model, params.student.builtin, params.seed, folder, place.dtype, params.student.revision)
+        summary = materialize_base(environment, params.student.model, params.student.builtin, params.seed, folder, place.dtype, params.student.revision)
         if settings.steps:
             model, tokenizer = load_student(folder, place.dtype)
-            trained, history = pretrain(model, tokenizer, settings, params.seed, WORK_DIR / "pretrain", [], place)
+            trained, history = pretrain(model, tokenizer, environment, settings, params.seed, WORK_DIR / "pretrain", [], place)
             trained.save_pretrained(folder)
             summary |= {f"pretrain_{name}": value for name, value in log_summary(history, "loss").items()}
     write_json(METRICS_OUT, summary)

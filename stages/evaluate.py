@@ -1,4 +1,4 @@
-"""Stage `evaluate@<model>` / `evaluate_teacher`: one model against the random and the optimal opponent.
+"""Stage `evaluate@<model>` / `evaluate_teacher`: one model in each of the environment's suites (tic-tac-toe: the random and the optimal opponent).
 
 Students (models/base, models/sft, models/rl) decode greedily, so they are evaluated exactly: every
 line the game can take, all open lines of one depth answered in one batch. The teacher samples, so
@@ -17,8 +17,9 @@ from pathlib import Path
 from sftboot.budget import check_budget
 from sftboot.config import load_params
 from sftboot.device import placement
+from sftboot.envs import make_environment
 from sftboot.errors import UserError, exits_cleanly
-from sftboot.evaluation import OPPONENTS, describe, evaluate, load_student_policy
+from sftboot.evaluation import describe, evaluate, load_student_policy
 from sftboot.io import write_json, write_timing
 from sftboot.policies import make_teacher
 
@@ -31,19 +32,20 @@ def main() -> None:
     if name not in (*STUDENTS, "teacher"):
         raise UserError(f"usage: python stages/evaluate.py {{{'|'.join(STUDENTS)}|teacher}}")
     params = load_params()
+    environment = make_environment(params.env)
     if name == "teacher":
-        policy = make_teacher(params.teacher)
+        policy = make_teacher(params.teacher, environment)
     else:
         check_budget(Path(f"models/{name}"), params.eval.max_tokens_per_turn, "eval.max_tokens_per_turn")
         place = placement(**params.compute.model_dump())
         policy = load_student_policy(f"models/{name}", params.eval.max_tokens_per_turn, place)
     started = time.perf_counter()
-    evaluation = evaluate(policy, list(OPPONENTS), params.eval.games, params.eval.seed, params.env.max_turns, params.eval.batch_size)
+    evaluation = evaluate(environment, policy, list(environment.suites), params.eval.games, params.eval.seed, params.eval.batch_size)
     results = evaluation.metrics
     evaluation.save(Path(f"data/eval/{name}"))
     write_json(Path(f"metrics/eval/{name}.json"), results)
     write_timing(f"evaluate_{name}", started)
-    for opponent in OPPONENTS:
+    for opponent in environment.suites:
         print(f"{name} vs {opponent}: {describe(results[opponent])}")
 
 

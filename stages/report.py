@@ -1,11 +1,12 @@
 """Stage `report`: the report card.
 
-report.md puts this run's base, SFT and RL students and the teacher beside the published
-reference rows and the best possible results, with what each stage changed, the student-minus-teacher
-difference, where the students lose, the data counts and stage times; report_outcomes.png and
-metrics/report/outcomes.json (a DVC plot) show outcomes per model and opponent; report_lines.png
-draws the students' lost lines against the perfect player and their costliest moves;
-metrics/summary.json holds the headline figures flat, as columns for `dvc exp show`.
+report.md puts this run's base, SFT and RL students and the teacher side by side in each of the
+environment's suites (with its published reference rows and best possible results, where it has
+them), with what each stage changed, the student-minus-teacher difference, where the students lose,
+the data counts and stage times; report_outcomes.png and metrics/report/outcomes.json (a DVC plot)
+show outcomes per model and suite; report_lines.png draws where the students lose (tic-tac-toe:
+lost lines and costliest moves) or how long their episodes last; metrics/summary.json holds the
+headline figures flat, as columns for `dvc exp show`.
 
     dvc repro report
 """
@@ -14,9 +15,11 @@ from pathlib import Path
 
 import polars as pl
 
+from sftboot.config import load_params
+from sftboot.envs import make_environment
 from sftboot.errors import exits_cleanly
 from sftboot.io import TIMINGS_DIR, atomic_path, write_json, write_text
-from sftboot.report import key_figures, outcome_rows, plot_lines, plot_outcomes, read_json, render_report
+from sftboot.report import key_figures, outcome_rows, plot_outcomes, read_json, render_report, turns_section
 
 EVAL_DIR = Path("metrics/eval")
 GAMES_DIR = Path("data/eval")
@@ -29,18 +32,20 @@ SUMMARY_OUT = Path("metrics/summary.json")
 
 @exits_cleanly
 def main() -> None:
+    environment = make_environment(load_params().env)
     evals = {path.stem: read_json(path) for path in sorted(EVAL_DIR.glob("*.json"))}
     counts = {name: read_json(Path(f"metrics/{name}.json")) for name in ("teacher", "filter", "validate", "base", "sft", "rl")}
     seconds = {path.stem.replace("_", " "): read_json(path)["seconds"] for path in sorted(TIMINGS_DIR.glob("*.json"))}
-    exact = [model for model in ("sft", "rl") if evals.get(model, {}).get("optimal", {}).get("kind") == "exact"]
+    hardest = list(environment.suites)[-1]
+    exact = [model for model in ("sft", "rl") if evals.get(model, {}).get(hardest, {}).get("kind") == "exact"]
     played = {model: (pl.read_parquet(GAMES_DIR / model / "games.parquet"), pl.read_parquet(GAMES_DIR / model / "moves.parquet")) for model in exact}
-    write_text(REPORT_OUT, render_report(evals, counts, seconds, played))
-    write_json(OUTCOMES_OUT, outcome_rows(evals))
-    write_json(SUMMARY_OUT, key_figures(evals))
-    with atomic_path(PLOT_OUT) as temporary:
-        plot_outcomes(evals, temporary)
     with atomic_path(LINES_PLOT_OUT) as temporary:
-        plot_lines(played, temporary)
+        extras = environment.report_extras(played, temporary) or turns_section(played, temporary)
+    write_text(REPORT_OUT, render_report(evals, counts, seconds, environment, extras))
+    write_json(OUTCOMES_OUT, outcome_rows(evals, list(environment.suites)))
+    write_json(SUMMARY_OUT, key_figures(evals, environment))
+    with atomic_path(PLOT_OUT) as temporary:
+        plot_outcomes(evals, environment, temporary)
     print(f"report: {REPORT_OUT}, {PLOT_OUT}")
 
 

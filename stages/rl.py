@@ -1,7 +1,7 @@
 """Stage `rl`: multi-turn RL of the SFT student in the same environment (TRL GRPOTrainer).
 
 Each step plays `rl.games_per_step` whole games: groups of `rl.num_generations` games share an
-opening and an opponent strength drawn from a stratum of [opponent_p_min, opponent_p_max], and
+opening and a difficulty (tic-tac-toe: the opponent's p) drawn from a stratum of [opponent_p_min, opponent_p_max], and
 the group-relative advantage of each game's reward (outcome, format and invalid-move scores,
 weighted by `rl.reward_weights`) trains every model token of that game; the environment's tokens
 are masked. Loss `cispo` by default, as in the reference run. Rewards, frac_reward_zero_std,
@@ -26,6 +26,7 @@ from sftboot.budget import FACTS_FILE, check_budget
 from sftboot.card import write_card
 from sftboot.config import load_params
 from sftboot.device import is_main_process, launch_processes, leave_processes, placement
+from sftboot.envs import make_environment
 from sftboot.errors import exits_cleanly
 from sftboot.io import write_json, write_timing
 from sftboot.rl import latest_checkpoint, train_rl
@@ -59,7 +60,7 @@ def main() -> None:
     resuming = latest_checkpoint(work_dir) is not None  # then metrics/rl (persisted by DVC) holds the earlier steps
     with Live(dir=str(LIVE_DIR), dvcyaml=None, save_dvc_exp=False, report=None, resume=resuming) if is_main_process() else nullcontext() as live:
         callbacks = [DVCLiveCallback(live=live)] if live else []
-        trained, history, answers = train_rl(model, tokenizer, params.rl, params.env, params.seed, work_dir, callbacks, place)
+        trained, history, answers = train_rl(model, tokenizer, params.rl, make_environment(params.env), params.seed, work_dir, callbacks, place)
     leave_processes()
     if not is_main_process():
         return

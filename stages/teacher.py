@@ -1,4 +1,4 @@
-"""Stage `teacher`: the teacher plays N games against opponents of mixed strength.
+"""Stage `teacher`: the teacher plays N games of the environment, over a range of difficulties.
 
 Out: data/rollouts/teacher.parquet (one row per game) and metrics/teacher.json.
 A killed run resumes from .sftboot/journal/ and asks the teacher nothing it already answered.
@@ -12,7 +12,8 @@ import time
 from pathlib import Path
 
 from sftboot.config import load_params
-from sftboot.env import game_specs
+from sftboot.envs import make_environment
+from sftboot.envs.base import game_specs
 from sftboot.errors import exits_cleanly
 from sftboot.io import write_json, write_parquet, write_timing
 from sftboot.metrics import api_counts, summarize
@@ -28,7 +29,8 @@ JOURNAL_DIR = Path(".sftboot/journal/teacher")
 def main() -> None:
     params = load_params()
     config = params.teacher
-    teacher = make_teacher(config)
+    environment = make_environment(params.env)
+    teacher = make_teacher(config, environment)
     specs = game_specs(config.games, params.seed, config.opponent_p_min, config.opponent_p_max, config.num_groups)
     started = time.perf_counter()
 
@@ -39,7 +41,7 @@ def main() -> None:
         write_json(METRICS_OUT, summarize(games) | api | {"policy": teacher.policy_id})
         write_timing("teacher", started, games_per_s=round(games.height / elapsed, 2))
 
-    games = play_games(teacher, specs, params.env.max_turns, len(specs), description="teacher games", journal_dir=JOURNAL_DIR, save=save)
+    games = play_games(environment, teacher, specs, len(specs), description="teacher games", journal_dir=JOURNAL_DIR, save=save)
     print(f"teacher: {games.height} games -> {GAMES_OUT}")
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from sftboot.config import load_params
 from sftboot.dataset import read_games, sft_records
+from sftboot.envs import make_environment
 from sftboot.errors import UserError, exits_cleanly
 from sftboot.io import write_json, write_jsonl
 from sftboot.validation import describe_failures, validate_games
@@ -24,7 +25,7 @@ REPORT_OUT = Path("metrics/validate.json")
 def main() -> None:
     params = load_params()
     games = read_games(GAMES_IN)
-    report = validate_games(games, params.filter.keep, params.filter.deduplicate, params.validate_.min_examples, params.env.max_turns)
+    report = validate_games(games, params.filter.keep, params.filter.deduplicate, params.validate_.min_examples, make_environment(params.env))
     if not report["success"]:
         raise UserError(describe_failures(report))
     write_jsonl(TRAIN_OUT, sft_records(games))

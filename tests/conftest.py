@@ -85,10 +85,11 @@ TINY = {"vocab_size": 400, "hidden_size": 64, "intermediate_size": 128, "num_lay
 def tiny_model_dir(tmp_path_factory):
     """A tiny builtin student saved with save_pretrained, for tests to load through from_pretrained."""
     from sftboot.config import defaults
+    from sftboot.envs import builtin
     from sftboot.student import materialize_base
 
     folder = tmp_path_factory.mktemp("tiny")
-    materialize_base("builtin:tiny", defaults("student.builtin", **TINY), seed=0, out=folder)
+    materialize_base(builtin("tictactoe"), "builtin:tiny", defaults("student.builtin", **TINY), seed=0, out=folder)
     return folder
 
 
@@ -97,11 +98,12 @@ def sft_records():
     """SFT records from scripted-teacher games, as the validate stage writes them."""
     from sftboot.dataset import filter_games
     from sftboot.dataset import sft_records as records
-    from sftboot.env import game_specs
-    from sftboot.policies.scripted import ScriptedTeacher
+    from sftboot.envs import builtin
+    from sftboot.envs.base import game_specs
+    from sftboot.envs.tictactoe.teacher import ScriptedTeacher
     from sftboot.rollout import play_games
 
-    games = play_games(ScriptedTeacher(0.9), game_specs(40, 0, 0.0, 1.0, 4), max_turns=8, batch_size=64)
+    games = play_games(builtin("tictactoe", max_turns=8), ScriptedTeacher(0.9), game_specs(40, 0, 0.0, 1.0, 4), batch_size=64)
     return records(filter_games(games, ["win", "draw"], deduplicate=False)[0])
 
 

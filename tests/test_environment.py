@@ -4,17 +4,13 @@ from collections import Counter
 
 import pytest
 
-from sftboot import board as rules
-from sftboot.answer import extract_move, is_well_formed, parse_cell
-from sftboot.env import (
-    FORMAT_FEEDBACK,
-    INVALID_MOVE,
-    GameSpec,
-    TicTacToeEnv,
-    game_specs,
-    opponent_move,
-    replay,
-)
+from sftboot.answer import extract_move, is_well_formed
+from sftboot.envs import builtin
+from sftboot.envs.base import FORMAT_FEEDBACK, GameSpec, game_specs
+from sftboot.envs.tictactoe import board as rules
+from sftboot.envs.tictactoe.game import TicTacToeEnv, opponent_move
+
+INVALID_MOVE = TicTacToeEnv.INVALID_MOVE
 
 
 def _explore(first: str):
@@ -100,7 +96,7 @@ def test_opponent_at_p1_plays_any_free_cell_and_p0_only_optimal():
 )
 def test_answer_parsing(text, move, cell, well_formed):
     assert extract_move(text) == move
-    assert (parse_cell(move) if move is not None else None) == cell
+    assert (TicTacToeEnv(GameSpec(0, 0, 1.0)).parse(move) if move is not None else None) == cell
     assert is_well_formed(text) == well_formed
 
 
@@ -169,7 +165,7 @@ def test_games_replay_bit_for_bit():
         while not env.done:
             env.step(_first_free(env))
         answers = [m["content"] for m in env.messages if m["role"] == "assistant"]
-        again = replay(spec, answers, max_turns=8)
+        again = builtin("tictactoe").replay(spec, answers)
         assert again.messages == env.messages and again.outcome == env.outcome
 
 

@@ -6,9 +6,10 @@ import sys
 
 import polars as pl
 
+from sftboot.envs import builtin
+from sftboot.envs.tictactoe.teacher import ScriptedTeacher
 from sftboot.evaluation import evaluate
 from sftboot.metrics import summarize, wilson_interval
-from sftboot.policies.scripted import ScriptedTeacher
 
 
 def test_wilson_interval_known_values():
@@ -44,7 +45,7 @@ def test_summary_rates_on_crafted_games():
 
 
 def test_scripted_teacher_through_the_harness():
-    evaluation = evaluate(ScriptedTeacher(1.0), ["random", "optimal"], games=100, seed=1, max_turns=8, batch_size=100, exact=False)
+    evaluation = evaluate(builtin("tictactoe", max_turns=8), ScriptedTeacher(1.0), ["random", "optimal"], games=100, seed=1, batch_size=100, exact=False)
     results = evaluation.metrics
     assert results["random"]["kind"] == "sampled" and evaluation.games.height == 200 and evaluation.moves.is_empty()
     assert results["optimal"]["draw"]["pct"] == 100.0

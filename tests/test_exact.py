@@ -8,14 +8,15 @@ from functools import cache
 import polars as pl
 import pytest
 
-from sftboot import board as rules
-from sftboot.env import opponent_distribution, opponent_move
+from sftboot.envs import builtin
+from sftboot.envs.tictactoe import board as rules
+from sftboot.envs.tictactoe.exact import ceiling
+from sftboot.envs.tictactoe.game import opponent_distribution, opponent_move
+from sftboot.envs.tictactoe.report import costliest_mistakes, losing_lines
+from sftboot.envs.tictactoe.teacher import ScriptedTeacher, board_from_text
 from sftboot.evaluation import evaluate
-from sftboot.exact import ceiling
 from sftboot.metrics import wilson_interval
 from sftboot.policies import Reply
-from sftboot.policies.scripted import ScriptedTeacher, board_from_text
-from sftboot.report import costliest_mistakes, losing_lines
 
 PERFECT = ScriptedTeacher(skill=1.0, lookahead=1.0)  # minimax moves, ties broken by a fixed habit
 HABIT = ScriptedTeacher(skill=1.0, lookahead=0.0)  # the habit alone: blind to forks
@@ -52,7 +53,7 @@ def _outcomes_by_hand(policy: ScriptedTeacher, p: float) -> dict[str, float]:
 
 @pytest.mark.parametrize("policy", [PERFECT, HABIT], ids=["minimax", "habit"])
 def test_exact_rates_are_the_policys_true_outcome_probabilities(policy):
-    evaluation = evaluate(policy, ["random", "optimal"], games=1, seed=0, max_turns=8, batch_size=64)
+    evaluation = evaluate(builtin("tictactoe", max_turns=8), policy, ["random", "optimal"], games=1, seed=0, batch_size=64)
     for opponent, p in (("random", 1.0), ("optimal", 0.0)):
         result = evaluation.metrics[opponent]
         assert result["kind"] == "exact" and "ci95_low" not in result["win"]
@@ -67,8 +68,8 @@ def test_exact_rates_are_the_policys_true_outcome_probabilities(policy):
 
 
 def test_exact_rates_agree_with_a_large_sampled_evaluation():
-    exact = evaluate(HABIT, ["random", "optimal"], games=1, seed=0, max_turns=8, batch_size=64).metrics
-    sampled = evaluate(HABIT, ["random", "optimal"], games=3000, seed=7, max_turns=8, batch_size=3000, exact=False).metrics
+    exact = evaluate(builtin("tictactoe", max_turns=8), HABIT, ["random", "optimal"], games=1, seed=0, batch_size=64).metrics
+    sampled = evaluate(builtin("tictactoe", max_turns=8), HABIT, ["random", "optimal"], games=3000, seed=7, batch_size=3000, exact=False).metrics
     for opponent in ("random", "optimal"):
         assert sampled[opponent]["kind"] == "sampled"
         for rate in ("win", "draw", "loss"):
@@ -96,8 +97,8 @@ class _RetryFirst:
 
 
 def test_an_invalid_answer_and_its_retry_are_a_line_like_any_other():
-    perfect = evaluate(PERFECT, ["random", "optimal"], games=1, seed=0, max_turns=8, batch_size=64)
-    retrying = evaluate(_RetryFirst(), ["random", "optimal"], games=1, seed=0, max_turns=8, batch_size=64)
+    perfect = evaluate(builtin("tictactoe", max_turns=8), PERFECT, ["random", "optimal"], games=1, seed=0, batch_size=64)
+    retrying = evaluate(builtin("tictactoe", max_turns=8), _RetryFirst(), ["random", "optimal"], games=1, seed=0, batch_size=64)
     for opponent in ("random", "optimal"):
         ours, theirs = retrying.metrics[opponent], perfect.metrics[opponent]
         assert ours["invalid_games"]["pct"] == pytest.approx(100) and theirs["invalid_games"]["pct"] == 0
@@ -111,7 +112,7 @@ def test_an_invalid_answer_and_its_retry_are_a_line_like_any_other():
 
 
 def test_move_quality_and_mistakes_find_the_habits_blind_spot():
-    evaluation = evaluate(HABIT, ["random", "optimal"], games=1, seed=0, max_turns=8, batch_size=64)
+    evaluation = evaluate(builtin("tictactoe", max_turns=8), HABIT, ["random", "optimal"], games=1, seed=0, batch_size=64)
     assert evaluation.metrics["optimal"]["move_quality"]["pct"] < 100
     mistakes = costliest_mistakes(evaluation.moves.filter(pl.col("opponent") == "optimal"), top=20)
     fork = mistakes.filter(pl.col("board") == "O   X  O ")  # O on 0 and 7, X centre: the habit's corner 2 lets O fork
@@ -163,8 +164,8 @@ def test_a_greedy_students_exact_rates_agree_with_its_sampled_games(tiny_sft_dir
     from sftboot.evaluation import load_student_policy
 
     policy = load_student_policy(str(tiny_sft_dir), max_tokens_per_turn=24)
-    exact = evaluate(policy, ["random"], games=1, seed=0, max_turns=6, batch_size=256)
-    sampled = evaluate(policy, ["random"], games=400, seed=3, max_turns=6, batch_size=400, exact=False).metrics["random"]
+    exact = evaluate(builtin("tictactoe", max_turns=6), policy, ["random"], games=1, seed=0, batch_size=256)
+    sampled = evaluate(builtin("tictactoe", max_turns=6), policy, ["random"], games=400, seed=3, batch_size=400, exact=False).metrics["random"]
     assert exact.games["probability"].sum() == pytest.approx(1.0)
     for rate in ("win", "draw", "loss", "invalid_games"):
         low, high = wilson_interval(round(sampled[rate]["pct"] * 4), 400, z=3.29)

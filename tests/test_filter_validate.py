@@ -7,9 +7,10 @@ import pytest
 from conftest import run_stage, set_params
 
 from sftboot.dataset import filter_games, sft_records
-from sftboot.env import game_specs
+from sftboot.envs import builtin
+from sftboot.envs.base import game_specs
+from sftboot.envs.tictactoe.teacher import ScriptedTeacher
 from sftboot.io import write_parquet
-from sftboot.policies.scripted import ScriptedTeacher
 from sftboot.rollout import play_games
 from sftboot.validation import validate_games
 
@@ -18,7 +19,7 @@ KEEP = ["win", "draw"]
 
 @pytest.fixture(scope="module")
 def games():
-    return play_games(ScriptedTeacher(0.8), game_specs(120, 0, 0.0, 1.0, 4), max_turns=8, batch_size=128)
+    return play_games(builtin("tictactoe", max_turns=8), ScriptedTeacher(0.8), game_specs(120, 0, 0.0, 1.0, 4), batch_size=128)
 
 
 @pytest.fixture(scope="module")
@@ -50,12 +51,12 @@ def test_filter_keeps_the_teachers_repeated_lines_unless_asked_to_deduplicate(ga
 
 
 def test_clean_games_pass(kept):
-    report = validate_games(kept, KEEP, deduplicated=False, min_examples=10, max_turns=8)
+    report = validate_games(kept, KEEP, deduplicated=False, min_examples=10, environment=builtin("tictactoe"))
     assert report["success"], [e for e in report["expectations"] if not e["success"]]
 
 
 def _failures(frame, min_examples=10):
-    report = validate_games(frame, KEEP, deduplicated=True, min_examples=min_examples, max_turns=8)
+    report = validate_games(frame, KEEP, deduplicated=True, min_examples=min_examples, environment=builtin("tictactoe"))
     assert not report["success"]
     return {(e["expectation"], e["column"]): e for e in report["expectations"] if not e["success"]}
 
@@ -94,7 +95,7 @@ def test_each_expectation_can_fail(kept):
 
     duplicated = pl.concat([kept, kept.head(2).with_columns(game_id=pl.col("game_id") + 10_000)])
     assert ("expect_column_values_to_be_unique", "game_key") in _failures(duplicated)
-    assert validate_games(duplicated, KEEP, deduplicated=False, min_examples=10, max_turns=8)["success"]
+    assert validate_games(duplicated, KEEP, deduplicated=False, min_examples=10, environment=builtin("tictactoe"))["success"]
     assert ("expect_column_values_to_be_unique", "game_id") in _failures(pl.concat([kept, kept.head(1)]))
 
     assert ("expect_table_row_count_to_be_between", None) in _failures(kept, min_examples=10_000)

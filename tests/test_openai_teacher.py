@@ -11,7 +11,8 @@ import pytest
 from conftest import free_port, run_stage, set_params, wait_until_serving
 
 from sftboot.config import defaults
-from sftboot.env import game_specs
+from sftboot.envs import builtin
+from sftboot.envs.base import game_specs
 from sftboot.errors import UserError
 from sftboot.fake_openai import FakeOpenAI
 from sftboot.policies.openai_chat import OpenAIChatPolicy
@@ -32,7 +33,7 @@ def _policy(server: FakeOpenAI, **overrides) -> OpenAIChatPolicy:
 
 def _one_reply(policy: OpenAIChatPolicy) -> str:
     specs = game_specs(1, seed=0, p_min=1.0, p_max=1.0)
-    from sftboot.env import TicTacToeEnv
+    from sftboot.envs.tictactoe.game import TicTacToeEnv
 
     return policy.respond([TicTacToeEnv(specs[0]).messages], [specs[0].seed])[0].text
 
@@ -55,7 +56,7 @@ def test_a_hang_past_the_timeout_is_retried():
 @pytest.mark.parametrize("fault", ["badjson", "empty", "drop"])
 def test_a_reply_that_is_not_a_completion_is_retried_not_played(fault):
     with FakeOpenAI(faults=[fault, fault]) as server:
-        games = play_games(_policy(server), game_specs(1, 0, 1.0, 1.0), max_turns=5, batch_size=1)
+        games = play_games(builtin("tictactoe", max_turns=5), _policy(server), game_specs(1, 0, 1.0, 1.0), batch_size=1)
     assert games["invalid_moves"][0] == 0  # every move played was the model's, and legal
     kind = {"badjson": "not_json", "empty": "no_choices", "drop": "no_response"}[fault]
     assert games["api"][0][kind] == 2 and sum(games["api"][0].values()) == 2
@@ -64,7 +65,7 @@ def test_a_reply_that_is_not_a_completion_is_retried_not_played(fault):
 @pytest.mark.parametrize("fault", ["null", "garbage"])
 def test_what_the_model_returned_is_game_data_even_when_useless(fault):
     with FakeOpenAI(faults=[fault] * 50) as server:
-        games = play_games(_policy(server, max_retries=0), game_specs(2, 0, 1.0, 1.0), max_turns=5, batch_size=2)
+        games = play_games(builtin("tictactoe", max_turns=5), _policy(server, max_retries=0), game_specs(2, 0, 1.0, 1.0), batch_size=2)
     assert games["invalid_moves"].min() > 0
     assert (games["reward_invalid"] == -0.1).all()
     if fault == "null":
@@ -79,7 +80,7 @@ def test_not_a_completion_past_the_retries_stops_with_a_clear_error():
 
 def test_split_off_reasoning_is_played_as_thinking_and_counted():
     with FakeOpenAI(faults=["reasoning"]) as server:
-        games = play_games(_policy(server), game_specs(1, 0, 1.0, 1.0), max_turns=5, batch_size=1)
+        games = play_games(builtin("tictactoe", max_turns=5), _policy(server), game_specs(1, 0, 1.0, 1.0), batch_size=1)
     first = next(m["content"] for m in games["messages"][0] if m["role"] == "assistant")
     assert first.startswith("<think>first free cell</think><move>")
     assert games["api"][0]["reasoning_tokens"] == 4 and games["well_formed_turns"][0] == games["turns"][0]
@@ -114,7 +115,7 @@ def test_missing_or_rejected_key_is_named(monkeypatch):
 def test_usage_and_cost_are_recorded():
     with FakeOpenAI() as server:
         policy = _policy(server, price_input_per_m=1.0, price_output_per_m=10.0)
-        games = play_games(policy, game_specs(3, 0, 1.0, 1.0), max_turns=8, batch_size=3)
+        games = play_games(builtin("tictactoe", max_turns=8), policy, game_specs(3, 0, 1.0, 1.0), batch_size=3)
     turns = int(games["turns"].sum())
     assert int(games["prompt_tokens"].sum()) == 100 * turns
     assert float(games["cost_usd"].sum()) == pytest.approx(turns * (100 * 1.0 + 10 * 10.0) / 1e6)
@@ -229,7 +230,7 @@ def test_teacher_stage_against_transformers_serve(project, served_model):
     base_url, model = served_model
     set_params(
         project,
-        env={"max_turns": 5},
+        env={"tictactoe": {"max_turns": 5}},
         teacher={
             "policy": "openai",
             "games": 4,

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from sftboot.envs import builtin
 from sftboot.report import OUTCOME_COLOURS, outcome_figure, outcome_rows
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -33,7 +34,7 @@ EVALS = {
 
 
 def test_dvc_outcome_plot_stacks_each_model_and_opponent_to_100_in_outcome_colours():
-    rows = outcome_rows(EVALS)
+    rows = outcome_rows(EVALS, ["random", "optimal"])
     for model in EVALS:
         for opponent in ("random", "optimal"):
             bar = [row for row in rows if row["model"] == model and row["opponent"] == opponent]
@@ -49,7 +50,7 @@ def test_dvc_outcome_plot_stacks_each_model_and_opponent_to_100_in_outcome_colou
 def test_png_marks_intervals_of_sampled_rows_and_keeps_the_legend_off_the_bars():
     import matplotlib.pyplot as plt
 
-    figure = outcome_figure(EVALS)
+    figure = outcome_figure(EVALS, builtin("tictactoe"))
     figure.canvas.draw()
     renderer = figure.canvas.get_renderer()
     legend = figure.legends[0].get_window_extent(renderer)

@@ -3,11 +3,11 @@
 import torch
 
 from sftboot.config import defaults
-from sftboot.env import TicTacToeEnv
+from sftboot.envs import builtin
 from sftboot.rl import group_spec, latest_checkpoint, prompt_dataset, train_rl
 from sftboot.student import load_student
 
-ENV = defaults("env", max_turns=5)
+ENV = builtin("tictactoe", max_turns=5)
 PARAMS = defaults(
     "rl",
     steps=1,
@@ -27,8 +27,8 @@ PARAMS = defaults(
 
 def test_group_games_open_like_their_prompt():
     for row in prompt_dataset(PARAMS.model_copy(update={"steps": 3}), ENV, seed=0):
-        spec = group_spec(row["prompt"], seed=0, step=2, group=1, params=PARAMS, max_turns=ENV.max_turns)
-        assert TicTacToeEnv(spec, max_turns=ENV.max_turns).messages == row["prompt"]
+        spec = group_spec(row["prompt"], seed=0, step=2, group=1, params=PARAMS, environment=ENV)
+        assert ENV.episode(spec).messages == row["prompt"]
         assert PARAMS.opponent_p_min + 0.25 - 1e-9 <= spec.p <= PARAMS.opponent_p_max + 1e-9
 
 

@@ -5,9 +5,11 @@ from collections import Counter
 
 import pytest
 
-from sftboot import board as rules
-from sftboot.env import TicTacToeEnv, game_specs
-from sftboot.policies.scripted import ScriptedTeacher, board_from_text
+from sftboot.envs import builtin
+from sftboot.envs.base import game_specs
+from sftboot.envs.tictactoe import board as rules
+from sftboot.envs.tictactoe.game import TicTacToeEnv
+from sftboot.envs.tictactoe.teacher import ScriptedTeacher, board_from_text
 from sftboot.rollout import play_games
 
 
@@ -18,9 +20,9 @@ def test_reads_the_board_from_the_conversation():
 
 def test_perfect_skill_never_loses_and_low_skill_does():
     specs = game_specs(200, seed=0, p_min=0.0, p_max=0.0)
-    perfect = play_games(ScriptedTeacher(1.0), specs, max_turns=8, batch_size=64)
+    perfect = play_games(builtin("tictactoe", max_turns=8), ScriptedTeacher(1.0), specs, batch_size=64)
     assert set(perfect["outcome"]) == {"draw"}
-    sloppy = play_games(ScriptedTeacher(0.9), specs, max_turns=8, batch_size=64)
+    sloppy = play_games(builtin("tictactoe", max_turns=8), ScriptedTeacher(0.9), specs, batch_size=64)
     draws = (sloppy["outcome"] == "draw").mean()
     assert 0.6 < draws < 0.9  # strong but imperfect, like the published teacher's 76 %
 
@@ -49,7 +51,7 @@ def test_slips_are_drawn_per_game_not_per_board():
 
 
 def test_reasoning_is_true_to_the_board():
-    games = play_games(ScriptedTeacher(0.8), game_specs(100, 1, 0.0, 1.0), max_turns=8, batch_size=64)
+    games = play_games(builtin("tictactoe", max_turns=8), ScriptedTeacher(0.8), game_specs(100, 1, 0.0, 1.0), batch_size=64)
     checked = Counter()
     for messages in games["messages"].to_list():
         for prompt, answer in zip(messages[1::2], messages[2::2]):
@@ -82,7 +84,7 @@ def test_journal_outlives_a_failed_save_and_the_rerun_asks_nothing_again(tmp_pat
     specs = game_specs(20, seed=3, p_min=0.0, p_max=1.0)
 
     def play(save, forfeit_invalid=False):
-        return play_games(_Counting(0.8), specs, 8, 8, forfeit_invalid=forfeit_invalid, journal_dir=tmp_path, save=save)
+        return play_games(builtin("tictactoe", max_turns=8), _Counting(0.8), specs, 8, forfeit_invalid=forfeit_invalid, journal_dir=tmp_path, save=save)
 
     def broken_disk(games):
         raise OSError("disk full")

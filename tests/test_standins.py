@@ -9,7 +9,8 @@ from conftest import commit, dvc, snapshot_repo
 
 import sftboot.generation as generation
 from sftboot.config import defaults
-from sftboot.env import game_specs
+from sftboot.envs import builtin
+from sftboot.envs.base import game_specs
 from sftboot.rollout import play_games
 from sftboot.sft import sft_config, train_sft
 from sftboot.standins import ARCHITECTURES, build_standin
@@ -82,7 +83,7 @@ def test_batched_decoding_gives_the_logits_of_one_game_at_a_time(arch, loud_stan
     monkeypatch.setattr(generation, "KVBatch", RecordingBatch)
     RecordingBatch.feeds = []
     policy = generation.StudentPolicy(model, tokenizer, max_tokens_per_turn=8, temperature=1.0, seed=1)
-    play_games(policy, game_specs(6, seed=0, p_min=0.0, p_max=1.0, num_groups=3), 5, batch_size=6)
+    play_games(builtin("tictactoe", max_turns=5), policy, game_specs(6, seed=0, p_min=0.0, p_max=1.0, num_groups=3), batch_size=6)
     prompt = min(len(tokens) for tokens, _ in RecordingBatch.feeds)
     assert max(len(tokens) for tokens, _ in RecordingBatch.feeds) > prompt + 3 * 40  # several turns in
     with torch.no_grad():
@@ -102,7 +103,7 @@ def test_rl_recomputes_the_sampling_logprobs_on_the_model_tokens(arch, standins)
     model, tokenizer = load_student(standins[arch])
     model.eval()
     policy = generation.StudentPolicy(model, tokenizer, max_tokens_per_turn=8, temperature=0.8, max_tokens_per_game=40, record_traces=True, seed=2)
-    games = play_games(policy, game_specs(6, seed=1, p_min=0.0, p_max=1.0, num_groups=3), 5, batch_size=6)
+    games = play_games(builtin("tictactoe", max_turns=5), policy, game_specs(6, seed=1, p_min=0.0, p_max=1.0, num_groups=3), batch_size=6)
     prompts = [torch.tensor(ids) for ids in games["prompt_ids"]]
     completions = [torch.tensor(ids) for ids in games["completion_ids"]]
     prompt_ids = pad(prompts, padding_value=tokenizer.pad_token_id, padding_side="left")

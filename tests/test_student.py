@@ -5,16 +5,17 @@ import torch
 from conftest import TINY
 
 from sftboot.config import defaults
+from sftboot.envs import builtin
 from sftboot.sft import count_truncated, train_sft
 from sftboot.student import build_builtin, load_student
 
 
 def test_builtin_reloads_through_from_pretrained_with_the_same_weights(tiny_model_dir):
     model, tokenizer = load_student(tiny_model_dir)
-    rebuilt, _ = build_builtin(defaults("student.builtin", **TINY), seed=0)
+    rebuilt, _ = build_builtin(builtin("tictactoe"), defaults("student.builtin", **TINY), seed=0)
     for (name, loaded), (_, fresh) in zip(model.state_dict().items(), rebuilt.state_dict().items()):
         assert torch.equal(loaded, fresh), name
-    other, _ = build_builtin(defaults("student.builtin", **TINY), seed=1)
+    other, _ = build_builtin(builtin("tictactoe"), defaults("student.builtin", **TINY), seed=1)
     assert not torch.equal(next(iter(other.parameters())), next(iter(rebuilt.parameters())))
     assert tokenizer.padding_side == "left" and tokenizer.pad_token_id != tokenizer.eos_token_id
 
@@ -109,7 +110,7 @@ def test_lora_sft_is_merged_into_a_standalone_model(tiny_model_dir, sft_records,
 
 
 def test_tokenizer_gives_every_cell_a_token_of_its_own(tiny_model_dir):
-    from sftboot.board import render
+    from sftboot.envs.tictactoe.board import render
 
     _, tokenizer = load_student(tiny_model_dir)
     pieces = tokenizer.tokenize(render("XO  X   O"))
@@ -122,10 +123,10 @@ def test_pretraining_texts_hold_the_environment_but_no_answer(tiny_model_dir):
     from sftboot.pretrain import pretraining_texts
 
     _, tokenizer = load_student(tiny_model_dir)
-    texts = [record["text"] for record in pretraining_texts(20, 0, tokenizer)]
+    texts = [record["text"] for record in pretraining_texts(builtin("tictactoe"), 20, 0, tokenizer)]
     assert len(texts) == 20 and len(set(texts)) == 20
     joined = "\n".join(texts)
     assert "Available positions" in joined and "Opponent (O) played" in joined
     for forbidden in ("<move>", "<think>", "assistant", "You play tic-tac-toe"):
         assert forbidden not in joined
-    assert pretraining_texts(20, 0, tokenizer) == pretraining_texts(20, 0, tokenizer)
+    assert pretraining_texts(builtin("tictactoe"), 20, 0, tokenizer) == pretraining_texts(builtin("tictactoe"), 20, 0, tokenizer)

@@ -14,7 +14,9 @@ import polars as pl
 import pytest
 from conftest import free_port, wait_until_serving
 
-from sftboot.env import GameSpec, TicTacToeEnv
+from sftboot.envs import builtin
+from sftboot.envs.base import GameSpec
+from sftboot.envs.tictactoe.game import TicTacToeEnv
 from sftboot.evaluation import evaluate, load_student_policy
 
 CHROMEDRIVER = shutil.which("chromedriver")
@@ -38,7 +40,7 @@ def eval_dir(tiny_sft_dir, tiny_model_dir, tmp_path_factory):
     """Evaluation games as the pipeline keeps them: the SFT'd and the untrained tiny student, exactly."""
     folder = tmp_path_factory.mktemp("eval")
     for name, model in (("sft", tiny_sft_dir), ("base", tiny_model_dir)):
-        evaluate(load_student_policy(str(model), 24), ["optimal"], games=8, seed=0, max_turns=8, batch_size=64).save(folder / name)
+        evaluate(builtin("tictactoe"), load_student_policy(str(model), 24), ["optimal"], games=8, seed=0, batch_size=64).save(folder / name)
     return folder
 
 

@@ -1,4 +1,4 @@
-"""The answer format the student must learn: `<think>…</think>` then `<move>N</move>`."""
+"""The answer format every environment shares: `<think>…</think>` then `<move>…</move>`, the move in the environment's own words."""
 
 from __future__ import annotations
 
@@ -15,14 +15,9 @@ def extract_move(text: str) -> str | None:
     return found[-1].strip() if found else None
 
 
-def parse_cell(move: str) -> int | None:
-    """A cell index 0-8 from the move text, or None when it names no cell."""
-    return int(move) if len(move) == 1 and move in "012345678" else None
-
-
 def is_well_formed(text: str) -> bool:
     return _WELL_FORMED.search(text) is not None
 
 
-def format_answer(think: str, cell: int) -> str:
-    return f"<think>{think}</think>\n<move>{cell}</move>"
+def format_answer(think: str, move: object) -> str:
+    return f"<think>{think}</think>\n<move>{move}</move>"

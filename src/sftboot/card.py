@@ -48,21 +48,21 @@ def _facts(params: Params, stage: str, trained: dict) -> dict:
 
 def write_card(folder: Path, stage: str, params: Params, trained: dict) -> None:
     """README.md in `folder`: metadata, the recipe's settings, the training summary, and how to use it."""
-    base = params.student.model
+    base, env_name = params.student.model, params.env.name
     data = ModelCardData(
         library_name="transformers",
         pipeline_tag="text-generation",
         base_model=None if base.startswith(BUILTIN_PREFIX) or Path(base).exists() else base,
-        tags=["sftboot", "tic-tac-toe", "sft" if stage == "sft" else "grpo"],
+        tags=["sftboot", env_name.replace(":", "-").replace("/", "-"), "sft" if stage == "sft" else "grpo"],
         license="mit",
     )
     what = {
         "sft": "The student after the SFT warm-up on the teacher's filtered games: it has learnt the answer format and legal moves",
-        "rl": "The student after multi-turn RL (TRL's GRPOTrainer) in the tic-tac-toe environment, starting from the SFT checkpoint",
+        "rl": f"The student after multi-turn RL (TRL's GRPOTrainer) in the {env_name} environment, starting from the SFT checkpoint",
     }[stage]
     body = f"""# sftboot student: {stage}
 
-{what}. It plays X in multi-turn tic-tac-toe and answers `<think>…</think><move>N</move>`.
+{what}. It plays the multi-turn `{env_name}` environment and answers `<think>…</think><move>…</move>`.
 Made by the sftboot pipeline (stage `{stage}`) from `{base}`.
 
 ## How it was made
@@ -71,8 +71,8 @@ Made by the sftboot pipeline (stage `{stage}`) from `{base}`.
 
 ## Evaluation
 
-The pipeline's `evaluate@{stage}` stage scores this checkpoint exactly against a random and an optimal
-opponent (every line the game can take, with its probability) and writes `metrics/eval/{stage}.json`
+The pipeline's `evaluate@{stage}` stage scores this checkpoint in each of the environment's suites (exactly,
+over every line an episode can take, where the environment can enumerate them) and writes `metrics/eval/{stage}.json`
 and the run's `report.md`. To reproduce it from this folder:
 
 ```bash
@@ -86,7 +86,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 tokenizer = AutoTokenizer.from_pretrained("models/{stage}")
 model = AutoModelForCausalLM.from_pretrained("models/{stage}")
-messages = [{{"role": "system", "content": "You play tic-tac-toe as X ..."}}, {{"role": "user", "content": "<the board>"}}]
+messages = [{{"role": "system", "content": "<the environment's rules>"}}, {{"role": "user", "content": "<its first message>"}}]
 inputs = tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt", return_dict=True)
 print(tokenizer.decode(model.generate(**inputs, max_new_tokens=32)[0]))
 ```

@@ -1,8 +1,9 @@
 """`sftboot` command line, beside the pipeline: evaluate any model, or play against one.
 
-sftboot eval --model models/rl --opponent optimal --out eval/rl      # exact: every line
-sftboot eval --model openai:gpt-4o-mini --opponent random --games 50
-sftboot eval --model openai:Qwen/Qwen3-8B --base-url http://127.0.0.1:8000/v1 --opponent optimal
+sftboot eval --model models/rl --suite optimal --out eval/rl      # exact: every line
+sftboot eval --model openai:gpt-4o-mini --suite random --games 50
+sftboot eval --model openai:Qwen/Qwen3-8B --base-url http://127.0.0.1:8000/v1 --suite optimal
+sftboot eval --model scripted --env mastermind
 sftboot play models/rl
 sftboot standin lfm2 models/hub/lfm2     # a tiny offline LFM2 with the hub's chat template
 """
@@ -19,7 +20,7 @@ from typing import get_args
 from pydantic import ValidationError
 
 from sftboot.errors import UserError, exits_cleanly
-from sftboot.evaluation import OPPONENTS, describe, evaluate, load_student_policy
+from sftboot.evaluation import describe, evaluate, load_student_policy
 from sftboot.io import write_json
 
 OPENAI_PREFIX = "openai:"
@@ -32,7 +33,7 @@ FROM_PARAMS = {
     "seed": "eval.seed",
     "batch_size": "eval.batch_size",
     "max_tokens": "eval.max_tokens_per_turn",
-    "max_turns": "env.max_turns",
+    "env": "env.name",
     "device": "compute.device",
     "dtype": "compute.dtype",
     "base_url": "teacher.openai.base_url",
@@ -73,12 +74,18 @@ def _section(name: str, settings: dict):
         raise UserError(f"--{str(first['loc'][0]).replace('_', '-')}: {first['msg']} (got {first['input']})") from None
 
 
-def _policy(args: argparse.Namespace, given: set[str]):
+def _environment(args: argparse.Namespace):
+    """The environment `--env` names, with its settings from params' `env.<name>` section."""
+    from sftboot.envs import project_environment
+
+    return project_environment(args.env)
+
+
+def _policy(args: argparse.Namespace, given: set[str], environment):
     model = args.model
     if model == "scripted":
-        from sftboot.policies.scripted import ScriptedTeacher
-
-        return ScriptedTeacher(**_section("teacher.scripted", {"skill": args.skill, "lookahead": args.lookahead}).model_dump())
+        scripted = _section("teacher.scripted", {"skill": args.skill, "lookahead": args.lookahead})
+        return environment.scripted_teacher(scripted.skill, scripted.lookahead)
     if model.startswith(OPENAI_PREFIX):
         from sftboot.policies.openai_chat import OpenAIChatPolicy
 
@@ -95,9 +102,13 @@ def _policy(args: argparse.Namespace, given: set[str]):
 
 def _eval(args: argparse.Namespace) -> None:
     """Exact for a greedy student (every line), sampled otherwise or with --sampled; --out keeps the games."""
-    policy = _policy(args, _fill_from_params(args))
-    opponents = list(OPPONENTS) if args.opponent == "both" else [args.opponent]
-    evaluation = evaluate(policy, opponents, args.games, args.seed, args.max_turns, args.batch_size, exact=not args.sampled)
+    given = _fill_from_params(args)
+    environment = _environment(args)
+    suites = list(environment.suites) if args.suite in ("all", "both") else [args.suite]
+    if suites[0] not in environment.suites:
+        raise UserError(f"--suite: {environment.name} has no suite {args.suite!r}; choose {', '.join(environment.suites)} or all")
+    policy = _policy(args, given, environment)
+    evaluation = evaluate(environment, policy, suites, args.games, args.seed, args.batch_size, exact=not args.sampled)
     for opponent, result in evaluation.metrics.items():
         cost = f", cost ${result['cost_usd']}" if result.get("cost_usd") else ""
         print(f"{args.model} vs {opponent}, {describe(result)}{cost}")
@@ -109,46 +120,21 @@ def _eval(args: argparse.Namespace) -> None:
         print(json.dumps(evaluation.metrics, indent=2))
 
 
-def _ask_human(board: str, seed: int, p: float) -> int:
-    """The person at the terminal plays O."""
-    from sftboot import board as rules
-
-    print(rules.render(board))
-    free = rules.free_cells(board)
-    while True:
-        typed = input(f"your move (O), one of {free}: ").strip()
-        if typed.isdigit() and int(typed) in free:
-            return int(typed)
-        print("pick a free cell number")
-
-
 def _play(args: argparse.Namespace) -> None:
-    """A person plays O against the model; --show-thinking prints the model's whole answer."""
-    from sftboot import board as rules
-    from sftboot.answer import extract_move
-    from sftboot.env import GameSpec, TicTacToeEnv
-
-    policy = _policy(args, _fill_from_params(args))
+    """Tic-tac-toe: a person plays O against the model. Any other environment: watch the model play one episode."""
+    given = _fill_from_params(args)
+    environment = _environment(args)
+    policy = _policy(args, given, environment)
     seed = args.game_seed if args.game_seed is not None else random.randrange(2**31)
-    env = TicTacToeEnv(GameSpec(0, seed=seed, p=0.0), max_turns=args.max_turns, opponent=_ask_human)
-    while not env.done:
-        answer = policy.respond([env.messages], [seed])[0].text
-        if args.show_thinking:
-            print(f"model: {answer}")
-        print(f"model plays X at {extract_move(answer)}")
-        invalid_before = env.invalid_moves
-        env.step(answer)
-        if env.invalid_moves > invalid_before:
-            print("(not a legal move; the model tries again)")
-    print(rules.render(env.board))
-    print({"win": "The model wins.", "loss": "You win!" if not env.capped else "The model ran out of turns.", "draw": "A draw."}[env.outcome])
+    environment.play_in_terminal(policy, seed, args.show_thinking)
 
 
 def _standin(args: argparse.Namespace) -> None:
     """A tiny random-weight stand-in for a hub student, to run the real-model path offline."""
     from sftboot.standins import build_standin
 
-    build_standin(args.architecture, Path(args.out), seed=args.seed)
+    _fill_from_params(args)
+    build_standin(args.architecture, Path(args.out), seed=args.seed, environment=_environment(args))
     print(f"{args.architecture} stand-in -> {args.out} (use it as student.model={args.out})")
 
 
@@ -159,12 +145,15 @@ def _serve(args: argparse.Namespace) -> None:
     from sftboot.webapp import create_app
 
     given = _fill_from_params(args)
+    environment = _environment(args)
+    if environment.name != "tictactoe":
+        raise UserError(f"sftboot serve draws tic-tac-toe boards; --env {environment.name} has none (use sftboot play or sftboot eval)")
     specs = args.models or [f"models/{name}" for name in ("rl", "sft", "base") if Path(f"models/{name}").exists()] + ["scripted"]
 
     def make_policy(spec: str):
-        return _policy(argparse.Namespace(**(vars(args) | {"model": spec})), given)
+        return _policy(argparse.Namespace(**(vars(args) | {"model": spec})), given, environment)
 
-    app = create_app(specs, Path(args.eval_dir), args.max_turns, args.timeout, make_policy)
+    app = create_app(specs, Path(args.eval_dir), environment.max_turns, args.timeout, make_policy)
     print(f"sftboot: http://{args.host}:{args.port}/ ({', '.join(specs)})")
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
 
@@ -181,7 +170,7 @@ def parser() -> argparse.ArgumentParser:
     commands = top.add_subparsers(dest="command", required=True)
     for name, handler, help_text in (
         ("eval", _eval, "evaluate a model"),
-        ("play", _play, "play O against a model"),
+        ("play", _play, "play O against a model (tic-tac-toe), or watch it play"),
         ("serve", _serve, "play and browse in a web page"),
     ):
         command = commands.add_parser(
@@ -189,8 +178,8 @@ def parser() -> argparse.ArgumentParser:
         )
         if name == "eval":
             command.add_argument("--model", required=True, help="a checkpoint folder, openai:MODEL, or scripted")
-            command.add_argument("--opponent", choices=[*OPPONENTS, "both"], default="both")
-            command.add_argument("--games", type=int, help="games per opponent when sampled (eval.games)")
+            command.add_argument("--suite", "--opponent", default="all", help="one of the environment's suites (tic-tac-toe: random, optimal), or all")
+            command.add_argument("--games", type=int, help="games per suite when sampled (eval.games)")
             command.add_argument("--sampled", action="store_true", help="sample games even for a greedy student, instead of every line")
             command.add_argument("--out", default=None, help="a folder for games.parquet, moves.parquet and metrics.json")
             command.add_argument("--batch-size", type=int, help="lines or games a local model decodes together (eval.batch_size)")
@@ -210,7 +199,7 @@ def parser() -> argparse.ArgumentParser:
         command.add_argument("--api-key-env", help="environment variable holding the key (teacher.openai.api_key_env)")
         command.add_argument("--concurrency", type=int, help="parallel requests to an API model (teacher.openai.concurrency)")
         command.add_argument("--max-tokens", type=int, help="tokens per answer (eval.max_tokens_per_turn; an API model: teacher.openai.max_tokens)")
-        command.add_argument("--max-turns", type=int, help="assistant turns before a game ends as a loss (env.max_turns)")
+        command.add_argument("--env", help="the environment, settings from params' env.<name> (env.name)")
         command.add_argument("--device", choices=_allowed("device"), help="where a local model runs (compute.device)")
         command.add_argument("--dtype", choices=_allowed("dtype"), help="a local model's precision (compute.dtype)")
         command.add_argument("--skill", type=float, help="the scripted teacher's skill (teacher.scripted.skill)")
@@ -222,6 +211,7 @@ def parser() -> argparse.ArgumentParser:
     standin.add_argument("architecture", choices=ARCHITECTURES)
     standin.add_argument("out", help="the folder to write the model and tokenizer to")
     standin.add_argument("--seed", type=int, default=0)
+    standin.add_argument("--env", help="the environment whose texts teach the tokenizer (env.name)")
     standin.set_defaults(handler=_standin)
     return top
 

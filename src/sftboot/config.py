@@ -24,8 +24,30 @@ class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class EnvParams(Section):
+class TicTacToeParams(Section):
     max_turns: int = Field(ge=5, le=20, description="assistant turns before a game ends as a loss")
+
+
+class MastermindParams(Section):
+    max_turns: int = Field(ge=1, le=20, description="guesses before the game ends as a loss")
+    pegs: int = Field(ge=2, le=6, description="positions in the secret code")
+    colours: int = Field(ge=2, le=9, description="colours a position can take, numbered 1 to colours")
+
+
+class TextArenaParams(Section):
+    game: str = Field(min_length=1, description="a TextArena single-player game id, e.g. GuessTheNumber-v0")
+    max_turns: int = Field(ge=1, le=100, description="assistant turns before the game ends as a loss")
+
+
+class EnvParams(BaseModel):
+    """`name` picks the environment; its own section (`env.<name>`) holds its settings. A user's own
+    environment brings its own section (with its `class`), so unknown sections are kept for it and checked by that class."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+    name: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", description="the section of the environment to play: tictactoe | mastermind | textarena | your own")
+    tictactoe: TicTacToeParams
+    mastermind: MastermindParams
+    textarena: TextArenaParams
 
 
 class ScriptedTeacherParams(Section):

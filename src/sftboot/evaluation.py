@@ -1,8 +1,9 @@
-"""The evaluation harness: any policy against the random (p = 1) and the optimal (p = 0) opponent.
+"""The evaluation harness: any policy in each of the environment's suites (tic-tac-toe: the random and the optimal opponent).
 
-A deterministic policy (a greedy student) is evaluated exactly, over every line the game can take;
-any other (a sampling student, the scripted teacher, an API model) over sampled games, with Wilson
-intervals. Either way the games come back, one row per line or game with its probability.
+A deterministic policy (a greedy student) is evaluated exactly, over every line the episode can take,
+where the environment can enumerate them; any other (a sampling student, the scripted teacher, an API
+model) over sampled games, with Wilson intervals. Either way the games come back, one row per line or
+game with its probability.
 """
 
 from __future__ import annotations
@@ -13,8 +14,8 @@ from typing import TYPE_CHECKING
 
 import polars as pl
 
-from sftboot.env import game_specs
-from sftboot.exact import LINE_SCHEMA, MOVE_SCHEMA, play_every_line, summarize_lines
+from sftboot.envs.base import Environment, game_specs
+from sftboot.exact import LINE_SCHEMA, MOVE_SCHEMA, summarize_lines
 from sftboot.io import write_parquet
 from sftboot.metrics import summarize
 from sftboot.policies import Policy
@@ -22,8 +23,6 @@ from sftboot.rollout import GAME_SCHEMA, play_games
 
 if TYPE_CHECKING:  # the device module imports torch, which the CLI need not pay for at start-up
     from sftboot.device import Placement
-
-OPPONENTS = {"random": 1.0, "optimal": 0.0}
 
 
 @dataclass
@@ -42,21 +41,22 @@ def is_deterministic(policy: Policy) -> bool:
     return bool(getattr(policy, "deterministic", False))
 
 
-def evaluate(policy: Policy, opponents: list[str], games: int, seed: int, max_turns: int, batch_size: int, exact: bool = True) -> Evaluation:
-    """Metrics per opponent; sampled games use the same seeds for every model, so models meet the same games.
+def evaluate(environment: Environment, policy: Policy, suites: list[str], games: int, seed: int, batch_size: int, exact: bool = True) -> Evaluation:
+    """Metrics per suite; sampled games use the same seeds for every model, so models meet the same games.
 
-    `exact` evaluates a deterministic policy over every line; `games` and `seed` then go unused.
+    `exact` evaluates a deterministic policy over every line where the environment can; `games` and `seed` then go unused.
     """
     metrics, game_frames, move_frames = {}, [], []
-    for opponent in opponents:
-        p = OPPONENTS[opponent]
-        if exact and is_deterministic(policy):
-            lines, moves = play_every_line(policy, opponent, p, max_turns, batch_size)
+    for opponent in suites:
+        p = environment.suites[opponent]
+        enumerated = environment.exact_evaluation(policy, opponent, batch_size) if exact and is_deterministic(policy) else None
+        if enumerated is not None:
+            lines, moves = enumerated
             metrics[opponent] = summarize_lines(lines, moves)
             game_frames.append(lines)
             move_frames.append(moves)
             continue
-        played = play_games(policy, game_specs(games, seed, p, p), max_turns, batch_size, description=f"{policy.policy_id} vs {opponent}")
+        played = play_games(environment, policy, game_specs(games, seed, p, p), batch_size, description=f"{policy.policy_id} vs {opponent}")
         metrics[opponent] = {"kind": "sampled"} | summarize(played)
         weighted = played.select(list(GAME_SCHEMA)).with_columns(opponent=pl.lit(opponent), probability=pl.lit(1 / played.height))
         game_frames.append(weighted.select(list(LINE_SCHEMA)))

@@ -1,7 +1,8 @@
 """A real HTTP server on 127.0.0.1 that speaks the chat-completions protocol and injects faults:
 what the tests and `bench/rollouts.py` run an API teacher against, without an API.
 
-It answers each request with the first available cell (a legal move), unless the next entry of
+It answers each request with the first available tic-tac-toe cell (a legal move), or with what
+`answer(messages)` returns for another environment, unless the next entry of
 `faults` says otherwise: "429" (with Retry-After), "500", "hang" (longer than the client timeout),
 "badjson" (a 200 whose body is not JSON), "empty" (no choices), "drop" (the connection closed
 unanswered), "null" (a completion with null content), "garbage" (prose, no move tags),
@@ -14,6 +15,7 @@ import json
 import re
 import threading
 import time
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
@@ -23,8 +25,16 @@ class _Server(ThreadingHTTPServer):
 
 
 class FakeOpenAI:
-    def __init__(self, faults: list[str] | None = None, hang_s: float = 3.0, delay_s: float = 0.0, api_key: str | None = None) -> None:
+    def __init__(
+        self,
+        faults: list[str] | None = None,
+        hang_s: float = 3.0,
+        delay_s: float = 0.0,
+        api_key: str | None = None,
+        answer: Callable[[list[dict]], str] | None = None,
+    ) -> None:
         self.faults = list(faults or [])
+        self.answer = answer or _legal_answer
         self.hang_s = hang_s
         self.delay_s = delay_s
         self.api_key = api_key
@@ -88,7 +98,7 @@ class FakeOpenAI:
                     return
                 choices = []
                 if fault != "empty":
-                    text = "I think I will just chat." if fault == "garbage" else None if fault == "null" else _legal_answer(request)
+                    text = "I think I will just chat." if fault == "garbage" else None if fault == "null" else fake.answer(request["messages"])
                     message = {"role": "assistant", "content": text}
                     if fault == "reasoning":
                         message = {"role": "assistant", "content": text.split("</think>")[1], "reasoning_content": "first free cell"}
@@ -107,7 +117,7 @@ class FakeOpenAI:
         return Handler
 
 
-def _legal_answer(request: dict) -> str:
-    last = request["messages"][-1]["content"]
+def _legal_answer(messages: list[dict]) -> str:
+    last = messages[-1]["content"]
     cells = re.search(r"Available positions: \[([\d, ]*)\]", last).group(1)
     return f"<think>first free cell</think><move>{cells.split(',')[0].strip()}</move>"

@@ -2,7 +2,7 @@
 
 A hub model has read the web before the recipe starts; a model built from a config knows nothing,
 not even that a board's cells come in threes. This gives the builtin student that general prior
-from the messages of games between random players: boards, whose turn, which cells are free. It
+from the messages of episodes of random legal moves (tic-tac-toe: boards, whose turn, which cells are free). It
 sees no answer format, no assistant turn and no move anyone chose on purpose, so SFT still has the
 format to teach and RL still has strategy to learn.
 """
@@ -14,25 +14,26 @@ from pathlib import Path
 
 from sftboot.config import PretrainParams
 from sftboot.device import CPU, Placement
+from sftboot.envs.base import Environment, Episode, game_specs
+from sftboot.errors import UserError
 
 
-def pretraining_texts(games: int, seed: int, tokenizer) -> list[dict]:
-    """The environment's messages from games where both sides play random legal cells, one text per game."""
-    from sftboot import board as rules
-    from sftboot.env import TicTacToeEnv, game_specs
-
+def pretraining_texts(environment: Environment, games: int, seed: int, tokenizer) -> list[dict]:
+    """The environment's messages from episodes of random legal moves, one text per episode."""
     rng = random.Random(f"pretrain:{seed}")
+    if type(environment.episode(game_specs(1, seed, 0.0, 1.0)[0])).random_answer is Episode.random_answer:
+        raise UserError(f"student.pretrain.steps: env {environment.name} has no random moves to pretrain on; set it to 0")
     texts = []
     for spec in game_specs(games, seed + 1, 0.0, 1.0, 8):
-        env = TicTacToeEnv(spec)
+        env = environment.episode(spec)
         while not env.done:
-            env.step(f"<move>{rng.choice(rules.free_cells(env.board))}</move>")
+            env.step(env.random_answer(rng))
         messages = [m for m in env.messages if m["role"] == "user"]
         texts.append({"text": tokenizer.apply_chat_template(messages, tokenize=False)})
     return texts
 
 
-def pretrain(model, tokenizer, params: PretrainParams, seed: int, work_dir: Path, callbacks: list, place: Placement = CPU):
+def pretrain(model, tokenizer, environment: Environment, params: PretrainParams, seed: int, work_dir: Path, callbacks: list, place: Placement = CPU):
     """Next-token training on every token of the texts; returns the model and the log history."""
     from datasets import Dataset
     from trl import SFTTrainer
@@ -50,7 +51,7 @@ def pretrain(model, tokenizer, params: PretrainParams, seed: int, work_dir: Path
         max_length=None,
         dataset_text_field="text",
     )
-    dataset = Dataset.from_list(pretraining_texts(params.games, seed, tokenizer))
+    dataset = Dataset.from_list(pretraining_texts(environment, params.games, seed, tokenizer))
     trainer = SFTTrainer(model=model, args=config, train_dataset=dataset, processing_class=tokenizer, callbacks=callbacks)
     trainer.train()
     return trainer.model, trainer.state.log_history

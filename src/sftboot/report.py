@@ -1,33 +1,17 @@
-"""The report card: this run beside the published reference, what each stage changed, student minus teacher, plots."""
+"""The report card: this run beside the environment's reference, what each stage changed, student minus teacher, plots."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import polars as pl
 
-from sftboot.evaluation import OPPONENTS
-from sftboot.exact import ceiling
+if TYPE_CHECKING:
+    from sftboot.envs.base import Environment
 
-# Published reference (LLM RL Environments Lil Course, tic-tac-toe; LFM2-2.6B student, gpt-5-mini
-# teacher; 100 games per cell): win, draw, loss, format, games with an invalid move, in %.
-REFERENCE = {
-    "random": {
-        "teacher": (90, 9, 1, 100, 0),
-        "base": (40, 11, 49, 27.8, 40),
-        "sft": (74, 13, 13, 99.8, 11),
-        "rl": (90, 10, 0, 100, 0),
-    },
-    "optimal": {
-        "teacher": (0, 76, 24, 100, 0),
-        "base": (0, 11, 89, 24.7, 43),
-        "sft": (0, 52, 48, 99, 14),
-        "rl": (0, 97, 3, 99.8, 0),
-    },
-}
 MODELS = ("teacher", "base", "sft", "rl")
-OPPONENT_TITLES = {"random": "a random opponent (p = 1)", "optimal": "the optimal opponent (p = 0)"}
 COLUMNS = ("win", "draw", "loss", "format", "invalid_games")
 
 
@@ -42,184 +26,86 @@ def _kind(result: dict) -> str:
     return f"exact, {result['lines']} lines" if result.get("kind") == "exact" else f"sampled, {result['games']} games"
 
 
-def outcome_table(evals: dict[str, dict], opponent: str) -> list[str]:
+def outcome_table(evals: dict[str, dict], environment: Environment, suite: str) -> list[str]:
+    """One row per model in one suite; the environment's published rows and best possible policy where it has them."""
+    reference = environment.reference(suite)
     lines = [
-        "| model | how | win % | draw % | loss % | format % | games with invalid move % | moves keeping the value % | mean reward | reference (win/draw/loss/format/invalid) |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| model | how | win % | draw % | loss % | format % | games with invalid move % | moves keeping the value % | mean reward |"
+        + (" reference (win/draw/loss/format/invalid) |" if reference else ""),
+        "|---|---|---|---|---|---|---|---|---|" + ("---|" if reference else ""),
     ]
     for model in MODELS:
         if model not in evals:
             continue
-        result = evals[model][opponent]
-        reference = "/".join(str(v) for v in REFERENCE[opponent][model])
+        result = evals[model][suite]
         cells = " | ".join(_cell(result[column]) for column in COLUMNS)
         quality = _cell(result["move_quality"]) if "move_quality" in result else "–"
-        lines.append(f"| {model} | {_kind(result)} | {cells} | {quality} | {result['mean_reward']:.3f} | {reference} |")
-    best = ceiling(OPPONENTS[opponent])
-    lines.append(f"| best possible | expectimax | {best['win']:.2f} | {best['draw']:.2f} | {best['loss']:.2f} | 100.00 | 0.00 | – | – | – |")
+        published = f" {'/'.join(str(v) for v in reference['published'][model])} |" if reference else ""
+        lines.append(f"| {model} | {_kind(result)} | {cells} | {quality} | {result['mean_reward']:.3f} |{published}")
+    if reference:
+        best = reference["best"]
+        lines.append(f"| best possible | expectimax | {best['win']:.2f} | {best['draw']:.2f} | {best['loss']:.2f} | 100.00 | 0.00 | – | – | – |")
     return lines
 
 
-def differences(evals: dict[str, dict], pairs: list[tuple[str, str]]) -> list[str]:
+def differences(evals: dict[str, dict], suites: list[str], pairs: list[tuple[str, str]]) -> list[str]:
     """Percentage-point differences, `model − other` for each pair both of whose evaluations exist."""
     lines = ["| change | opponent | Δ win | Δ draw | Δ loss | Δ format | Δ invalid |", "|---|---|---|---|---|---|---|"]
     for model, other in pairs:
         if model not in evals or other not in evals:
             continue
-        for opponent in OPPONENT_TITLES:
+        for opponent in suites:
             deltas = [evals[model][opponent][c]["pct"] - evals[other][opponent][c]["pct"] for c in COLUMNS]
             lines.append(f"| {model} − {other} | {opponent} | " + " | ".join(f"{d:+.1f}" for d in deltas) + " |")
     return lines
 
 
-def key_figures(evals: dict[str, dict]) -> dict:
+def key_figures(evals: dict[str, dict], environment: Environment) -> dict:
     """Flat headline numbers, one column each in `dvc exp show` and one line each in `dvc metrics diff`."""
     figures = {}
     for model in MODELS:
         if model in evals:
-            figures[f"{model}_draw_vs_optimal"] = evals[model]["optimal"]["draw"]["pct"]
-            figures[f"{model}_win_vs_random"] = evals[model]["random"]["win"]["pct"]
-            figures[f"{model}_loss_vs_random"] = evals[model]["random"]["loss"]["pct"]
-            figures[f"{model}_format"] = min(evals[model][opponent]["format"]["pct"] for opponent in OPPONENT_TITLES)
-            figures[f"{model}_invalid_games"] = max(evals[model][opponent]["invalid_games"]["pct"] for opponent in OPPONENT_TITLES)
+            for suite, outcome in environment.headline or [(suite, "win") for suite in environment.suites]:
+                figures[f"{model}_{outcome}_vs_{suite}"] = evals[model][suite][outcome]["pct"]
+            figures[f"{model}_format"] = min(evals[model][suite]["format"]["pct"] for suite in environment.suites)
+            figures[f"{model}_invalid_games"] = max(evals[model][suite]["invalid_games"]["pct"] for suite in environment.suites)
     return figures
 
 
-def outcome_rows(evals: dict[str, dict]) -> list[dict]:
+def outcome_rows(evals: dict[str, dict], suites: list[str]) -> list[dict]:
     """Long-format rows for the DVC outcome plot: one bar per model and opponent, its three outcomes stacked to 100 %."""
     return [
         {"model": model, "opponent": opponent, "outcome": outcome, "order": order, "pct": evals[model][opponent][outcome]["pct"]}
         for model in MODELS
         if model in evals
-        for opponent in OPPONENT_TITLES
+        for opponent in suites
         for order, outcome in enumerate(("win", "draw", "loss"))
     ]
 
 
-def losing_lines(games: pl.DataFrame, opponent: str, top: int) -> pl.DataFrame:
-    """The most probable lost lines of an exact evaluation against one opponent."""
-    lost = games.filter((pl.col("opponent") == opponent) & (pl.col("outcome") == "loss"))
-    return lost.sort("probability", descending=True).head(top)
-
-
-def costliest_mistakes(moves: pl.DataFrame, top: int) -> pl.DataFrame:
-    """Legal moves that give up expected reward, one row per position and move, by reach × regret."""
-    mistakes = moves.filter(pl.col("regret") > 0).group_by("opponent", "board", "cell", maintain_order=True)
-    ranked = mistakes.agg(pl.col("reach").sum(), pl.col("regret").first(), pl.col("best_cells").first(), pl.col("keeps_value").first())
-    return ranked.with_columns(cost=pl.col("reach") * pl.col("regret")).sort("cost", "board", descending=[True, False]).head(top)
-
-
-def _marks(moves: list[int], opponent_started: bool) -> list[tuple[int, str]]:
-    """(cell, mark) in the order played: the marks alternate from whoever started."""
-    first, second = ("O", "X") if opponent_started else ("X", "O")
-    return [(cell, first if i % 2 == 0 else second) for i, cell in enumerate(moves)]
-
-
-def _line_text(row: dict) -> str:
-    return " ".join(f"{mark}{cell}" for cell, mark in _marks(row["moves"], row["opponent_started"]))
-
-
-def _board_text(board: str) -> str:
-    return "/".join(board[r * 3 : r * 3 + 3].replace(" ", "·") for r in range(3))
-
-
-def lines_section(played: dict[str, tuple[pl.DataFrame, pl.DataFrame]], top: int = 5) -> list[str]:
-    """Where each exactly evaluated student loses to the perfect player, and its costliest moves."""
-    lines = ["## Where the students lose", "", "`report_lines.png` draws these lines and positions.", ""]
-    for model, (games, moves) in played.items():
-        lost = losing_lines(games, "optimal", top)
-        total = float(games.filter((pl.col("opponent") == "optimal") & (pl.col("outcome") == "loss"))["probability"].sum())
-        lines += [f"**{model}** against the optimal opponent: lost lines together {100 * total:.2f} %" + (":" if lost.height else ", none."), ""]
-        lines += [
-            f"- {100 * row['probability']:.2f} %: {_line_text(row)}" + (f" ({row['invalid_moves']} invalid answers)" if row["invalid_moves"] else "")
-            for row in lost.iter_rows(named=True)
-        ]
-        mistakes = costliest_mistakes(moves, top)
-        lines += ["", f"**{model}**, costliest moves (expected outcome reward given up, in points)" + (":" if mistakes.height else ": none."), ""]
-        lines += [
-            f"- vs {row['opponent']}: {_board_text(row['board'])} X played {row['cell']}, best {', '.join(map(str, row['best_cells']))}; "
-            f"reached {100 * row['reach']:.2f} %, costs {100 * row['cost']:.2f}" + ("" if row["keeps_value"] else " (gives up the minimax outcome)")
-            for row in mistakes.iter_rows(named=True)
-        ]
-        lines.append("")
-    return lines
-
-
-def plot_lines(played: dict[str, tuple[pl.DataFrame, pl.DataFrame]], path: Path, top: int = 5) -> None:
-    """Per student, a row of its likeliest lost lines against the perfect player (final boards, moves
-    numbered) and a row of its costliest moves (the board before; orange: its move, green rings: the best)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    rows = [(model, kind) for model in played for kind in ("lost", "mistake")]
-    figure, axes = plt.subplots(len(rows), top + 1, figsize=(1.2 + 2.1 * top, 2.4 * len(rows)), squeeze=False, gridspec_kw={"width_ratios": [0.6] + [1] * top})
-    for (model, kind), row_axes in zip(rows, axes):
-        games, moves = played[model]
-        items = losing_lines(games, "optimal", top) if kind == "lost" else costliest_mistakes(moves, top)
-        for axis in row_axes:
-            axis.set_axis_off()
-        label = "lost against\nthe optimal\nopponent" if kind == "lost" else "costliest\nmoves"
-        row_axes[0].text(0.5, 0.5, f"{model}\n{label}", ha="center", va="center", fontsize=10)
-        if items.height == 0:
-            row_axes[1].text(0.5, 0.5, "none", ha="center", va="center", fontsize=12, color="#2e7d32")
-        for axis, item in zip(row_axes[1:], items.iter_rows(named=True)):
-            if kind == "lost":
-                _draw_board(axis, _marks(item["moves"], item["opponent_started"]), numbered=True)
-                axis.set_title(f"{100 * item['probability']:.2f} % of games", fontsize=8)
-            else:
-                marks = [(cell, mark) for cell, mark in enumerate(item["board"]) if mark != " "]
-                _draw_board(axis, marks, numbered=False, chosen=item["cell"], best=item["best_cells"])
-                axis.set_title(f"vs {item['opponent']}: reached {100 * item['reach']:.2f} %\ncosts {100 * item['cost']:.2f} points", fontsize=8)
-    figure.suptitle(
-        "Lost lines: final boards, numbers give the order of moves.   Costliest moves: the board before the move; "
-        "orange X: the student's move, green rings: the best moves.",
-        fontsize=9,
-    )
-    figure.tight_layout()
-    figure.savefig(path, dpi=100, format="png")  # the path may be a temporary name without .png
-    plt.close(figure)
-
-
-def _draw_board(axis, marks: list[tuple[int, str]], numbered: bool, chosen: int | None = None, best: list[int] = ()) -> None:
-    from matplotlib.patches import Circle
-
-    axis.set_xlim(0, 3)
-    axis.set_ylim(3, 0)
-    axis.set_aspect("equal")
-    for k in (1, 2):
-        axis.plot([k, k], [0, 3], color="#444", linewidth=1)
-        axis.plot([0, 3], [k, k], color="#444", linewidth=1)
-    for cell in best:
-        axis.add_patch(Circle((cell % 3 + 0.5, cell // 3 + 0.5), 0.4, fill=False, edgecolor="#2e7d32", linewidth=2))
-    for order, (cell, mark) in enumerate(marks, start=1):
-        x, y = cell % 3 + 0.5, cell // 3 + 0.5
-        axis.text(x, y, mark, ha="center", va="center", fontsize=18, color="#1565c0" if mark == "X" else "#c62828")
-        if numbered:
-            axis.text(x + 0.32, y + 0.32, str(order), ha="center", va="center", fontsize=7, color="#555")
-    if chosen is not None:
-        axis.text(chosen % 3 + 0.5, chosen // 3 + 0.5, "X", ha="center", va="center", fontsize=18, color="#ef6c00", fontweight="bold")
-
-
-def render_report(evals: dict, counts: dict, stage_seconds: dict, played: dict[str, tuple[pl.DataFrame, pl.DataFrame]]) -> str:
-    lines = ["# sftboot report", ""]
+def render_report(evals: dict, counts: dict, stage_seconds: dict, environment: Environment, extras: list[str]) -> str:
+    """report.md; `extras` is the environment's own section on where the students lose."""
+    lines = [f"# sftboot report: {environment.name}", ""]
     lines += [
-        "Greedy students are evaluated exactly, over every line the game can take (the coin for who starts and "
-        "each of the opponent's possible replies, each line weighted by its probability): their rates carry no "
-        "interval. The teacher samples, so its rates come from sampled games, with the Wilson 95 % interval in "
-        "brackets. *Moves keeping the value*: the reach-weighted share of legal moves that keep the position's "
-        "minimax outcome. *Best possible*: the policy with the highest expected outcome reward against that "
-        "opponent (expectimax). The last column is the published reference row (LFM2-2.6B student, gpt-5-mini "
-        "teacher, 100 games a cell).",
+        "Greedy students are evaluated exactly where the environment can enumerate its chance (every line an "
+        "episode can take, each weighted by its probability): their rates carry no interval. A policy that "
+        "samples (the teacher) plays sampled games, with the Wilson 95 % interval in brackets."
+        + (
+            " *Moves keeping the value*: the reach-weighted share of legal moves that keep the position's "
+            "minimax outcome. *Best possible*: the policy with the highest expected outcome reward in that suite "
+            "(expectimax). The last column is the published reference row."
+            if environment.reference(next(iter(environment.suites)))
+            else ""
+        ),
         "",
     ]
-    for opponent, title in OPPONENT_TITLES.items():
-        lines += [f"## Against {title}", ""] + outcome_table(evals, opponent) + [""]
-    lines += ["## What each stage changed (percentage points)", ""] + differences(evals, [("sft", "base"), ("rl", "sft")]) + [""]
+    suites = list(environment.suites)
+    for suite in suites:
+        lines += [f"## Against {environment.title(suite)}", ""] + outcome_table(evals, environment, suite) + [""]
+    lines += ["## What each stage changed (percentage points)", ""] + differences(evals, suites, [("sft", "base"), ("rl", "sft")]) + [""]
     lines += ["## Student minus teacher (percentage points)", ""]
-    lines += differences(evals, [("base", "teacher"), ("sft", "teacher"), ("rl", "teacher")]) + [""]
-    lines += lines_section(played)
+    lines += differences(evals, suites, [("base", "teacher"), ("sft", "teacher"), ("rl", "teacher")]) + [""]
+    lines += extras
     lines += ["## Data", ""]
     teacher, kept, validation = counts.get("teacher", {}), counts.get("filter", {}), counts.get("validate", {})
     lines.append(f"- teacher games: {teacher.get('games', '?')} ({teacher.get('policy', '?')}), cost ${teacher.get('cost_usd', 0):.4f}")
@@ -248,7 +134,7 @@ def _how(result: dict) -> str:
     return "exact" if result.get("kind") == "exact" else f"{result.get('games', '?')} games"
 
 
-def outcome_figure(evals: dict):
+def outcome_figure(evals: dict, environment: Environment):
     """Win/draw/loss bars per model and opponent; a sampled bar's two edges carry their 95 % intervals."""
     import matplotlib
 
@@ -256,8 +142,10 @@ def outcome_figure(evals: dict):
     import matplotlib.pyplot as plt
 
     models = [m for m in MODELS if m in evals]
-    figure, axes = plt.subplots(1, 2, figsize=(10, 1.2 + 0.55 * len(models)), sharey=False)
-    for axis, opponent in zip(axes, OPPONENT_TITLES):
+    suites = list(environment.suites)
+    figure, axes = plt.subplots(1, len(suites), figsize=(5 * len(suites), 1.2 + 0.55 * len(models)), sharey=False, squeeze=False)
+    axes = axes[0]
+    for axis, opponent in zip(axes, suites):
         results = [evals[m][opponent] for m in models]
         left = [0.0] * len(models)
         for outcome, colour in OUTCOME_COLOURS.items():
@@ -271,7 +159,7 @@ def outcome_figure(evals: dict):
                     low, high = (rate["ci95_low"], rate["ci95_high"]) if outcome == "win" else (100 - rate["ci95_high"], 100 - rate["ci95_low"])
                     axis.errorbar(edge, row, xerr=[[edge - low], [high - edge]], fmt="none", ecolor="black", capsize=3, linewidth=1)
         axis.set_yticks(range(len(models)), [f"{m} ({_how(r)})" for m, r in zip(models, results)])
-        axis.set_title(f"vs {OPPONENT_TITLES[opponent]}", fontsize=10)
+        axis.set_title(f"vs {environment.title(opponent)}", fontsize=10)
         axis.set_xlim(0, 100)
         axis.set_xlabel("% of games (black: 95 % interval of a sampled edge)")
         axis.invert_yaxis()
@@ -280,13 +168,42 @@ def outcome_figure(evals: dict):
     return figure
 
 
-def plot_outcomes(evals: dict, path: Path) -> None:
+def plot_outcomes(evals: dict, environment: Environment, path: Path) -> None:
     import matplotlib.pyplot as plt
 
-    figure = outcome_figure(evals)
+    figure = outcome_figure(evals, environment)
     figure.savefig(path, dpi=110, format="png")  # the path may be a temporary name without .png
     plt.close(figure)
 
 
 def read_json(path: Path) -> dict:
     return json.loads(path.read_text()) if path.exists() else {}
+
+
+def turns_section(played: dict[str, tuple[pl.DataFrame, pl.DataFrame]], path: Path) -> list[str]:
+    """For an environment without its own: how long each exactly evaluated student's episodes last, by outcome."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    lines = ["## How long the students' episodes last", "", "`report_lines.png` draws it.", ""]
+    figure, axes = plt.subplots(1, max(1, len(played)), figsize=(4.5 * max(1, len(played)), 3), squeeze=False)
+    for axis, (model, (games, _)) in zip(axes[0], played.items()):
+        turns = sorted(set(games["turns"].to_list()))
+        bottom = [0.0] * len(turns)
+        for outcome, colour in OUTCOME_COLOURS.items():
+            share = [100 * float(games.filter((pl.col("turns") == t) & (pl.col("outcome") == outcome))["probability"].sum()) for t in turns]
+            axis.bar(turns, share, bottom=bottom, color=colour, label=outcome)
+            bottom = [a + b for a, b in zip(bottom, share)]
+        axis.set_title(f"{model}: turns per episode", fontsize=10)
+        axis.set_xlabel("assistant turns")
+        axis.set_ylabel("% of episodes")
+        mean = float((games["probability"] * games["turns"]).sum())
+        lines.append(f"- **{model}**: {mean:.2f} turns per episode on average, over {games.height} lines")
+    if played:
+        axes[0][0].legend(frameon=False, fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path, dpi=100, format="png")  # the path may be a temporary name without .png
+    plt.close(figure)
+    return [*lines, ""]

@@ -19,43 +19,39 @@ from pathlib import Path
 import torch
 from transformers import TrainerCallback
 
-from sftboot.config import EnvParams, RLParams
+from sftboot.config import RLParams
 from sftboot.device import CPU, Placement
-from sftboot.env import GameSpec, TicTacToeEnv, game_specs
+from sftboot.envs.base import Environment, GameSpec, game_specs
 from sftboot.generation import StudentPolicy
 from sftboot.rollout import play_games
 
 
-def opening(spec: GameSpec, max_turns: int) -> list[dict]:
-    return TicTacToeEnv(spec, max_turns=max_turns).messages
-
-
-def prompt_dataset(params: RLParams, env: EnvParams, seed: int):
+def prompt_dataset(params: RLParams, environment: Environment, seed: int):
     """One opening per GRPO group the run will play, drawn like the games themselves."""
     from datasets import Dataset
 
     groups = params.steps * params.games_per_step // params.num_generations
     specs = game_specs(groups, seed, params.opponent_p_min, params.opponent_p_max, params.num_groups)
-    return Dataset.from_list([{"prompt": opening(spec, env.max_turns)} for spec in specs])
+    return Dataset.from_list([{"prompt": environment.episode(spec).messages} for spec in specs])
 
 
-def group_spec(prompt: list[dict], seed: int, step: int, group: int, params: RLParams, max_turns: int) -> GameSpec:
+def group_spec(prompt: list[dict], seed: int, step: int, group: int, params: RLParams, environment: Environment) -> GameSpec:
     """A game for one GRPO group that opens exactly like `prompt`, drawn from (seed, step, group).
 
-    The opponent's p comes from the group's stratum of [p_min, p_max], so each step spans all
-    difficulties; the seed is redrawn until the opening matches (who starts, where O opened).
+    The difficulty p comes from the group's stratum of [p_min, p_max], so each step spans all
+    difficulties; the seed is redrawn until the opening matches (tic-tac-toe: who starts, where O opened).
     """
     rng = random.Random(f"rl:{seed}:{step}:{group}")
     width = (params.opponent_p_max - params.opponent_p_min) / params.num_groups
     p = round(params.opponent_p_min + width * (group % params.num_groups + rng.random()), 6)
     for _ in range(10_000):
         spec = GameSpec(game_id=group, seed=rng.randrange(2**31), p=p)
-        if opening(spec, max_turns) == prompt:
+        if environment.episode(spec).messages == prompt:
             return spec
     raise ValueError("no game seed reproduces this opening")
 
 
-def make_rollout_func(params: RLParams, env: EnvParams, seed: int, tokenizer, answers: Counter):
+def make_rollout_func(params: RLParams, environment: Environment, seed: int, tokenizer, answers: Counter):
     """TRL's rollout_func; `answers` counts the games, the model's answers and those cut at `rl.max_tokens_per_turn`."""
 
     def rollout_func(prompts: list[list[dict]], trainer) -> dict:
@@ -68,7 +64,7 @@ def make_rollout_func(params: RLParams, env: EnvParams, seed: int, tokenizer, an
             if any(prompt != prompts[local * size] for prompt in prompts[local * size : (local + 1) * size]):
                 raise RuntimeError("a GRPO group reached rollout_func split across processes; rl.games_per_step must divide evenly")
             group = first_group + local
-            spec = group_spec(prompts[local * size], seed, step, group, params, env.max_turns)
+            spec = group_spec(prompts[local * size], seed, step, group, params, environment)
             specs += [GameSpec(game_id=group * size + k, seed=spec.seed, p=spec.p) for k in range(size)]
         model = trainer.accelerator.unwrap_model(trainer.model)
         was_training = model.training
@@ -84,9 +80,9 @@ def make_rollout_func(params: RLParams, env: EnvParams, seed: int, tokenizer, an
             seed=seed * 1_000_003 + step + 7919 * process,
         )
         games = play_games(
+            environment,
             policy,
             specs,
-            env.max_turns,
             batch_size=len(specs),
             description=f"rl step {step + 1} games",
             forfeit_invalid=params.forfeit_invalid,
@@ -112,7 +108,7 @@ def outcome_reward(completions, reward_outcome, **kwargs) -> list[float]:
 
 
 def format_reward(completions, reward_format, **kwargs) -> list[float]:
-    """Fraction of the game's answers that are <think>…</think> then <move>…</move> (weight 0.2)."""
+    """Fraction of the game's answers that are <think>…</think> then <move>…</move>."""
     return list(reward_format)
 
 
@@ -142,7 +138,7 @@ def latest_checkpoint(work_dir: Path) -> Path | None:
     return checkpoints[-1] if checkpoints else None
 
 
-def train_rl(model, tokenizer, params: RLParams, env: EnvParams, seed: int, work_dir: Path, callbacks: list, place: Placement = CPU):
+def train_rl(model, tokenizer, params: RLParams, environment: Environment, seed: int, work_dir: Path, callbacks: list, place: Placement = CPU):
     """GRPO on whole games; resumes from the newest checkpoint in `work_dir` when a run was cut short.
 
     Returns the trained model, the log history, and the games played, answers given and answers cut at the token budget."""
@@ -174,10 +170,10 @@ def train_rl(model, tokenizer, params: RLParams, env: EnvParams, seed: int, work
         model=model,
         reward_funcs=list(REWARD_FUNCS.values()),
         args=config,
-        train_dataset=prompt_dataset(params, env, seed),
+        train_dataset=prompt_dataset(params, environment, seed),
         processing_class=tokenizer,
         peft_config=lora_config(params.lora),
-        rollout_func=make_rollout_func(params, env, seed, tokenizer, answers := Counter()),
+        rollout_func=make_rollout_func(params, environment, seed, tokenizer, answers := Counter()),
         callbacks=[ZeroVarianceWarning(), *callbacks],
     )
     checkpoint = latest_checkpoint(work_dir)

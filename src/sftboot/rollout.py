@@ -18,7 +18,7 @@ from pathlib import Path
 import polars as pl
 from tqdm import tqdm
 
-from sftboot.env import GameSpec, TicTacToeEnv
+from sftboot.envs.base import Environment, Episode, GameSpec
 from sftboot.policies import API_COUNTS, Policy, Reply
 
 GAME_SCHEMA = {
@@ -57,7 +57,7 @@ TRACE_SCHEMA = {
 class LiveGame:
     """A game being played and what its answers cost so far."""
 
-    def __init__(self, env: TicTacToeEnv) -> None:
+    def __init__(self, env: Episode) -> None:
         self.env = env
         self.prompt_tokens = self.completion_tokens = self.answers_at_cap = 0
         self.cost_usd = self.latency_s = 0.0
@@ -101,9 +101,9 @@ class LiveGame:
         }
 
 
-def _journal_path(journal_dir: Path, policy_id: str, specs: list[GameSpec], max_turns: int, forfeit_invalid: bool) -> Path:
+def _journal_path(journal_dir: Path, policy_id: str, specs: list[GameSpec], environment: Environment, forfeit_invalid: bool) -> Path:
     """A journal per (policy, games, rules): a changed param never resumes from another run's games."""
-    fingerprint = json.dumps([policy_id, max_turns, forfeit_invalid, [(s.game_id, s.seed, s.p) for s in specs]])
+    fingerprint = json.dumps([policy_id, environment.describe(), forfeit_invalid, [(s.game_id, s.seed, s.p) for s in specs]])
     return journal_dir / f"{hashlib.sha256(fingerprint.encode()).hexdigest()[:16]}.jsonl"
 
 
@@ -120,9 +120,9 @@ def _read_journal(path: Path) -> dict[int, dict]:
 
 
 def play_games(
+    environment: Environment,
     policy: Policy,
     specs: list[GameSpec],
-    max_turns: int,
     batch_size: int,
     description: str = "games",
     forfeit_invalid: bool = False,
@@ -134,7 +134,7 @@ def play_games(
     With `journal_dir`, each finished game is journaled there (one file per policy, games and
     rules) and a rerun resumes from it; the journal is deleted only once `save` has stored the games.
     """
-    journal = _journal_path(journal_dir, policy.policy_id, specs, max_turns, forfeit_invalid) if journal_dir else None
+    journal = _journal_path(journal_dir, policy.policy_id, specs, environment, forfeit_invalid) if journal_dir else None
     finished = _read_journal(journal) if journal else {}
     pending = [spec for spec in specs if spec.game_id not in finished]
     live: list[LiveGame] = []
@@ -146,7 +146,7 @@ def play_games(
     try:
         while pending or live:
             if not live:  # whole waves: a batched decoder keeps one KV cache per wave of games
-                live = [LiveGame(TicTacToeEnv(spec, max_turns=max_turns, forfeit_invalid=forfeit_invalid)) for spec in pending[:batch_size]]
+                live = [LiveGame(environment.episode(spec, forfeit_invalid)) for spec in pending[:batch_size]]
                 pending = pending[batch_size:]
             started = time.perf_counter()
             replies = policy.respond([game.env.messages for game in live], [game.env.spec.seed for game in live])

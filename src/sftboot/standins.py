@@ -74,18 +74,21 @@ def _config(arch: str, vocab_size: int, tokenizer, init_std: float):
     return Lfm2Config(num_hidden_layers=len(layer_types), layer_types=layer_types, block_auto_adjust_ff_dim=False, **shared)
 
 
-def build_standin(arch: str, out: Path, seed: int = 0, init_std: float = 0.02) -> Path:
-    """Write a stand-in of `arch` to `out`; a larger `init_std` makes every input move the output (for exactness tests)."""
+def build_standin(arch: str, out: Path, seed: int = 0, init_std: float = 0.02, environment=None) -> Path:
+    """Write a stand-in of `arch` to `out`, its tokenizer learnt from `environment`'s texts (the project's by default);
+    a larger `init_std` makes every input move the output (for exactness tests)."""
     import torch
     from transformers import AutoModelForCausalLM
     from trl import chat_template_utils
 
+    from sftboot.envs import project_environment
     from sftboot.student import TokenSpec, build_tokenizer
 
     if arch not in TOKENS:
         raise UserError(f"standin: unknown architecture {arch!r}; choose one of {', '.join(ARCHITECTURES)}")
     tokens = TokenSpec(**TOKENS[arch] | {"template": getattr(chat_template_utils, TOKENS[arch]["template"])})
-    tokenizer = build_tokenizer(1024, seed, tokens)  # as the builtin: an answer is ~10 tokens
+    environment = environment or project_environment()
+    tokenizer = build_tokenizer(environment, 1024, seed, tokens)  # as the builtin: an answer is ~10 tokens
     config = _config(arch, len(tokenizer), tokenizer, init_std)
     torch.manual_seed(seed)
     model = AutoModelForCausalLM.from_config(config)

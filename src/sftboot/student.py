@@ -18,6 +18,7 @@ import torch
 
 from sftboot.config import BuiltinModelParams
 from sftboot.device import CPU
+from sftboot.envs.base import Environment, game_specs
 from sftboot.errors import UserError
 
 BUILTIN_PREFIX = "builtin:"
@@ -34,16 +35,19 @@ CHAT_TEMPLATE = (
 )
 
 
-def task_corpus(samples: int, seed: int) -> list[str]:
-    """Texts the task produces (prompts, boards, feedback, answers) to learn the tokenizer's merges from."""
-    from sftboot.env import TicTacToeEnv, game_specs
-    from sftboot.policies.scripted import ScriptedTeacher
+def task_corpus(environment: Environment, samples: int, seed: int) -> list[str]:
+    """Texts the task produces (prompts, states, feedback, answers, some malformed) to learn the tokenizer's merges from.
 
+    Without a scripted teacher to play them, the episodes' openings and the answer tags stand in."""
     rng = random.Random(seed)
-    teacher = ScriptedTeacher(0.5)
     texts = ["system\nuser\nassistant"] * 500  # role names, so the chat template costs few tokens
+    try:
+        teacher = environment.scripted_teacher(0.5, 1.0)
+    except UserError:
+        openings = [environment.episode(spec).messages for spec in game_specs(samples, seed, 0.0, 1.0, 4)]
+        return texts + [message["content"] for opening in openings for message in opening] + [" ".join(TAGS)] * 100
     for spec in game_specs(samples, seed, 0.0, 1.0, 4):
-        env = TicTacToeEnv(spec)
+        env = environment.episode(spec)
         while not env.done:
             answer = teacher.respond([env.messages], [spec.seed])[0].text if rng.random() < 0.8 else "<move>9</move>"
             env.step(answer)
@@ -65,7 +69,7 @@ class TokenSpec:
 BUILTIN_TOKENS = TokenSpec(specials=("<|pad|>", "<|im_start|>", "<|im_end|>"), pad="<|pad|>", bos="<|im_start|>", eos="<|im_end|>", template=CHAT_TEMPLATE)
 
 
-def build_tokenizer(vocab_size: int, seed: int, tokens: TokenSpec = BUILTIN_TOKENS):
+def build_tokenizer(environment: Environment, vocab_size: int, seed: int, tokens: TokenSpec = BUILTIN_TOKENS):
     from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
@@ -85,7 +89,7 @@ def build_tokenizer(vocab_size: int, seed: int, tokens: TokenSpec = BUILTIN_TOKE
         show_progress=False,
         max_token_length=64,
     )
-    tokenizer.train_from_iterator(task_corpus(200, seed), trainer=trainer)
+    tokenizer.train_from_iterator(task_corpus(environment, 200, seed), trainer=trainer)
     # Whole tokens, but not special ones: decoding with skip_special_tokens must keep the tags.
     tokenizer.add_tokens([AddedToken(tag, special=False, normalized=False) for tag in TAGS])
     wrapped = PreTrainedTokenizerFast(
@@ -100,11 +104,11 @@ def build_tokenizer(vocab_size: int, seed: int, tokens: TokenSpec = BUILTIN_TOKE
     return wrapped
 
 
-def build_builtin(params: BuiltinModelParams, seed: int):
+def build_builtin(environment: Environment, params: BuiltinModelParams, seed: int):
     """A freshly initialised model and its tokenizer; the same params and seed give the same weights."""
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    tokenizer = build_tokenizer(params.vocab_size, seed)
+    tokenizer = build_tokenizer(environment, params.vocab_size, seed)
     config = LlamaConfig(
         vocab_size=len(tokenizer),
         hidden_size=params.hidden_size,
@@ -161,12 +165,14 @@ def use_training_template(tokenizer) -> None:
         tokenizer.chat_template = patched
 
 
-def materialize_base(model_name: str, builtin: BuiltinModelParams, seed: int, out: Path, dtype: torch.dtype = CPU.dtype, revision: str | None = None) -> dict:
+def materialize_base(
+    environment: Environment, model_name: str, builtin: BuiltinModelParams, seed: int, out: Path, dtype: torch.dtype = CPU.dtype, revision: str | None = None
+) -> dict:
     """Write the starting model to `out` in `dtype`: built from config for `builtin:tiny`, else from the hub or a folder."""
     if model_name.startswith(BUILTIN_PREFIX):
         if model_name != "builtin:tiny":
             raise UserError(f"student.model: unknown builtin {model_name!r}; the embedded model is 'builtin:tiny'")
-        model, tokenizer = build_builtin(builtin, seed)
+        model, tokenizer = build_builtin(environment, builtin, seed)
         model.to(dtype)
     else:
         model, tokenizer = load_student(model_name, dtype, revision)

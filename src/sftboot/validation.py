@@ -15,7 +15,7 @@ import pandas as pd
 import polars as pl
 
 from sftboot.answer import is_well_formed
-from sftboot.env import GameSpec, replay
+from sftboot.envs.base import Environment, GameSpec
 from sftboot.rollout import GAME_SCHEMA
 
 NESTED = ("messages", "moves", "api")  # list and struct columns, checked through the derived columns instead
@@ -36,29 +36,29 @@ def _roles_alternate(messages: list[dict]) -> bool:
     return len(roles) >= 3 and roles == expected
 
 
-def _replays_legally(row: dict, max_turns: int) -> bool:
+def _replays_legally(row: dict, environment: Environment) -> bool:
     answers = [m["content"] for m in row["messages"] if m["role"] == "assistant"]
-    env = replay(GameSpec(row["game_id"], row["seed"], row["p"]), answers, max_turns)
+    env = environment.replay(GameSpec(row["game_id"], row["seed"], row["p"]), answers)
     return env.invalid_moves == 0 and env.outcome == row["outcome"] and env.messages == row["messages"]
 
 
-def _checks(row: dict, max_turns: int) -> dict:
+def _checks(row: dict, environment: Environment) -> dict:
     """The per-game checks; a row too broken to check fails them all."""
     try:
         messages = row["messages"]
         return {
             "roles_alternate": _roles_alternate(messages),
             "answers_well_formed": all(is_well_formed(m["content"]) for m in messages if m["role"] == "assistant"),
-            "replays_legally": _replays_legally(row, max_turns),
+            "replays_legally": _replays_legally(row, environment),
             "game_key": hashlib.sha256(json.dumps(messages).encode()).hexdigest(),
         }
     except Exception:  # any malformation of the row itself is what these checks report
         return {name: False for name in DERIVED_CHECKS} | {"game_key": f"unreadable:{id(row)}"}
 
 
-def checked_frame(games: pl.DataFrame, max_turns: int) -> pd.DataFrame:
+def checked_frame(games: pl.DataFrame, environment: Environment) -> pd.DataFrame:
     """The games' scalar columns plus one boolean column per rule check, for great-expectations."""
-    checks = [_checks(row, max_turns) for row in games.iter_rows(named=True)]
+    checks = [_checks(row, environment) for row in games.iter_rows(named=True)]
     scalars = games.drop([c for c in NESTED if c in games.columns]).to_pandas()
     # pandas 3 gives text its own "str" dtype that great-expectations' type check does not know.
     text_columns = scalars.select_dtypes(include=["string", "object"]).columns
@@ -85,12 +85,12 @@ def build_suite(keep: list[str], min_examples: int, deduplicated: bool):
     return suite
 
 
-def validate_games(games: pl.DataFrame, keep: list[str], deduplicated: bool, min_examples: int, max_turns: int) -> dict:
+def validate_games(games: pl.DataFrame, keep: list[str], deduplicated: bool, min_examples: int, environment: Environment) -> dict:
     """Run the suite; returns a JSON-able report with, for each failure, example game ids."""
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
-    frame = checked_frame(games, max_turns)
+    frame = checked_frame(games, environment)
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
     batch = (

@@ -1,6 +1,6 @@
 """`sftboot serve`: play a model in the browser and browse the games the evaluations kept.
 
-A small FastAPI app (what `transformers serve` already installs) with one static page. A game is the
+A small FastAPI app (what `transformers serve` already installs) with one static page, for tic-tac-toe. A game is the
 environment's own `TicTacToeEnv`, rebuilt from its moves on every request: the person's cells are
 its opponent's moves, the model's answers are replayed as they were given, and the model is asked
 only for the answer the game is waiting for. So the rules are the pipeline's, a server restart or
@@ -23,7 +23,8 @@ from fastapi.responses import FileResponse, JSONResponse
 from pydantic import BaseModel, Field
 
 from sftboot.answer import extract_move, is_well_formed
-from sftboot.env import GameSpec, TicTacToeEnv
+from sftboot.envs.base import GameSpec
+from sftboot.envs.tictactoe.game import TicTacToeEnv
 from sftboot.errors import UserError
 
 PAGE = Path(__file__).with_name("web") / "index.html"

@@ -1,5 +1,5 @@
-"""Policies answer a batch of conversations at once: the scripted teacher, an OpenAI-compatible
-endpoint, or (for the student) a local transformers checkpoint."""
+"""Policies answer a batch of conversations at once: an environment's scripted teacher, an
+OpenAI-compatible endpoint, or (for the student) a local transformers checkpoint."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
     from sftboot.config import TeacherParams
+    from sftboot.envs.base import Environment
 
 
 @dataclass
@@ -38,12 +39,10 @@ class Policy(Protocol):
         ...
 
 
-def make_teacher(params: TeacherParams) -> Policy:
-    """The teacher named by `teacher.policy` in params."""
+def make_teacher(params: TeacherParams, environment: Environment) -> Policy:
+    """The teacher named by `teacher.policy` in params; `scripted` is the environment's own."""
     if params.policy == "openai":
         from sftboot.policies.openai_chat import OpenAIChatPolicy
 
         return OpenAIChatPolicy(params.openai)
-    from sftboot.policies.scripted import ScriptedTeacher
-
-    return ScriptedTeacher(**params.scripted.model_dump())
+    return environment.scripted_teacher(params.scripted.skill, params.scripted.lookahead)

@@ -1,4 +1,4 @@
-"""The embedded teacher: a habit, a search it does not always run, and slips; no network and no key.
+"""Tic-tac-toe's scripted teacher: a habit, a search it does not always run, and slips; no network and no key.
 
 It reads the board from the conversation (as a model would). Its habit ranks cells win, block,
 fork, centre, corner, edge; with probability `lookahead` it first narrows them to the minimax-optimal
@@ -14,8 +14,8 @@ from __future__ import annotations
 import random
 import re
 
-from sftboot import board as rules
 from sftboot.answer import format_answer
+from sftboot.envs.tictactoe import board as rules
 from sftboot.policies import Reply
 
 _ROW = re.compile(r"^(\S+) \| (\S+) \| (\S+)$", re.MULTILINE)

@@ -1,0 +1,88 @@
+"""Environments: the task every stage plays, chosen by `env.name` in params.
+
+`env.name` names a section of `env`: a builtin (tictactoe, mastermind, textarena), or your own, whose
+section holds its settings and `class`, the class as `module:Class` or `path/to/file.py:Class`
+(docs/environments.md shows how to write one).
+
+    env:
+      name: wordle
+      wordle: {class: envs/wordle.py:Wordle, max_turns: 6}
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import sys
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from sftboot.envs.base import Environment
+from sftboot.errors import UserError
+
+BUILTIN = {
+    "tictactoe": "sftboot.envs.tictactoe:TicTacToe",
+    "mastermind": "sftboot.envs.mastermind:Mastermind",
+    "textarena": "sftboot.envs.textarena:TextArena",
+}
+
+
+def environment_class(target: str) -> type[Environment]:
+    """The class `target` (a builtin name, `module:Class` or `path/to/file.py:Class`) stands for; one line when it is not one."""
+    target = BUILTIN.get(target, target)
+    module_name, _, class_name = target.rpartition(":")
+    if not module_name or not class_name:
+        raise UserError(f"env: {target!r} is not an environment; use one of {', '.join(BUILTIN)}, or give your section a class: module:Class or path/to/file.py:Class")
+    try:
+        if module_name.endswith(".py"):
+            path = Path(module_name)
+            if not path.exists():
+                raise UserError(f"env: no file {module_name}; give the path from the project root")
+            spec = importlib.util.spec_from_file_location(f"sftboot_env_{path.stem}", path)
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[spec.name] = module  # dataclasses and pickling look a class's module up there
+            spec.loader.exec_module(module)
+        else:
+            module = importlib.import_module(module_name)
+    except ImportError as error:
+        raise UserError(f"env: cannot import {module_name} ({error}); install it or fix the name") from None
+    found = getattr(module, class_name, None)
+    if not (isinstance(found, type) and issubclass(found, Environment)):
+        raise UserError(f"env: {module_name} has no Environment subclass {class_name!r}")
+    return found
+
+
+def make_environment(env_params) -> Environment:
+    """The environment selected in params, built from its own section `env.<name>`."""
+    name = env_params.name
+    section = getattr(env_params, name, None) if name in BUILTIN else (env_params.model_extra or {}).get(name)
+    if section is None:
+        raise UserError(f"params.yaml: env.{name}: missing; add the environment's section (a builtin: {', '.join(BUILTIN)}; your own: its settings and class)")
+    if name in BUILTIN:
+        return environment_class(name)(section)
+    if not isinstance(section, dict) or "class" not in section:
+        raise UserError(f"params.yaml: env.{name}.class: missing; name your environment's class (module:Class or path/to/file.py:Class)")
+    settings = {key: value for key, value in section.items() if key != "class"}
+    cls = environment_class(section["class"])
+    try:
+        return cls(cls.section.model_validate(settings))
+    except ValidationError as error:
+        first = error.errors()[0]
+        key = ".".join(str(part) for part in first["loc"])
+        raise UserError(f"params.yaml: env.{name}.{key}: {first['msg']}") from None
+
+
+def project_environment(name: str | None = None) -> Environment:
+    """The environment of this project's params.yaml (the default profile's outside a project), or the one `name` picks there."""
+    from sftboot.config import project_params
+
+    env = project_params().env
+    return make_environment(env.model_copy(update={"name": name}) if name else env)
+
+
+def builtin(name: str, **settings) -> Environment:
+    """A builtin environment with the default profile's settings, changed by `settings`: `builtin("tictactoe", max_turns=5)`."""
+    from sftboot.config import defaults
+
+    return environment_class(name)(defaults(f"env.{name}", **settings))

@@ -1,0 +1,50 @@
+"""Tic-tac-toe: the student plays X against an opponent that plays randomly with probability p, else perfectly.
+
+The reference task. Its suites are the random (p = 1) and the optimal (p = 0) opponent; it brings a
+scripted teacher with a blind spot, exact evaluation with minimax move judgements, the expectimax
+ceiling and the published numbers for the report.
+"""
+
+from __future__ import annotations
+
+from sftboot.config import TicTacToeParams
+from sftboot.envs.base import Environment, GameSpec
+from sftboot.envs.tictactoe.game import TicTacToeEnv
+
+
+class TicTacToe(Environment):
+    name = "tictactoe"
+    section = TicTacToeParams
+    suites = {"random": 1.0, "optimal": 0.0}
+    suite_titles = {"random": "a random opponent (p = 1)", "optimal": "the optimal opponent (p = 0)"}
+    headline = (("optimal", "draw"), ("random", "win"), ("random", "loss"))
+
+    def episode(self, spec: GameSpec, forfeit_invalid: bool = False) -> TicTacToeEnv:
+        return TicTacToeEnv(spec, max_turns=self.max_turns, forfeit_invalid=forfeit_invalid)
+
+    def scripted_teacher(self, skill: float, lookahead: float):
+        from sftboot.envs.tictactoe.teacher import ScriptedTeacher
+
+        return ScriptedTeacher(skill, lookahead)
+
+    def exact_evaluation(self, policy, suite: str, batch_size: int):
+        from sftboot.envs.tictactoe.exact import play_every_line
+
+        return play_every_line(policy, suite, self.suites[suite], self.max_turns, batch_size)
+
+    def reference(self, suite: str) -> dict:
+        from sftboot.envs.tictactoe.exact import ceiling
+        from sftboot.envs.tictactoe.report import PUBLISHED
+
+        return {"published": PUBLISHED[suite], "best": ceiling(self.suites[suite])}
+
+    def play_in_terminal(self, policy, seed: int, show_thinking: bool) -> None:
+        from sftboot.envs.tictactoe.terminal import play_against_person
+
+        play_against_person(policy, seed, self.max_turns, show_thinking)
+
+    def report_extras(self, played: dict, path) -> list[str]:
+        from sftboot.envs.tictactoe.report import lines_section, plot_lines
+
+        plot_lines(played, path)
+        return lines_section(played)
