@@ -33,7 +33,9 @@ def environment_class(target: str) -> type[Environment]:
     target = BUILTIN.get(target, target)
     module_name, _, class_name = target.rpartition(":")
     if not module_name or not class_name:
-        raise UserError(f"env: {target!r} is not an environment; use one of {', '.join(BUILTIN)}, or give your section a class: module:Class or path/to/file.py:Class")
+        raise UserError(
+            f"env: {target!r} is not an environment; use one of {', '.join(BUILTIN)}, or give your section a class: module:Class or path/to/file.py:Class"
+        )
     try:
         if module_name.endswith(".py"):
             path = Path(module_name)

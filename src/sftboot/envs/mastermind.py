@@ -181,7 +181,9 @@ class Mastermind(Environment):
 
     def __init__(self, params: MastermindParams) -> None:
         if params.colours < params.pegs:
-            raise UserError(f"env.mastermind.colours ({params.colours}) must be at least env.mastermind.pegs ({params.pegs}), or no secret has distinct colours")
+            raise UserError(
+                f"env.mastermind.colours ({params.colours}) must be at least env.mastermind.pegs ({params.pegs}), or no secret has distinct colours"
+            )
         super().__init__(params)
 
     def episode(self, spec: GameSpec, forfeit_invalid: bool = False) -> MastermindEpisode:
