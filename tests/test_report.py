@@ -61,3 +61,20 @@ def test_png_marks_intervals_of_sampled_rows_and_keeps_the_legend_off_the_bars()
         error_bars = [container for container in axis.containers if type(container).__name__ == "ErrorbarContainer"]
         assert len(error_bars) == 2  # the sampled teacher's win edge and loss edge; the exact student has none
     plt.close(figure)
+
+
+def test_an_environment_without_move_judgements_gets_its_own_tables_and_turns_figure(tmp_path):
+    """Mastermind: no minimax column, no reference row, and episode lengths that stop at 100 % over two suites."""
+    import polars as pl
+
+    from sftboot.evaluation import evaluate
+    from sftboot.report import outcome_table, turns_section
+
+    env = builtin("mastermind")
+    evaluation = evaluate(env, env.scripted_teacher(1.0, 1.0), list(env.suites), 1, 0, 64)
+    table = outcome_table({"sft": evaluation.metrics}, env, "distinct")
+    assert "moves keeping the value" not in table[0] and "reference" not in table[0] and len(table) == 3
+    assert table[2].startswith("| sft | exact, 24 lines | 100.00 |")
+    lines = turns_section({"sft": (evaluation.games, evaluation.moves)}, tmp_path / "turns.png")
+    mean = float(evaluation.games.group_by("opponent").agg((pl.col("probability") * pl.col("turns")).sum())["probability"].mean())
+    assert f"{mean:.2f} turns per episode" in "\n".join(lines) and (tmp_path / "turns.png").stat().st_size > 0

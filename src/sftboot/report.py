@@ -29,19 +29,22 @@ def _kind(result: dict) -> str:
 def outcome_table(evals: dict[str, dict], environment: Environment, suite: str) -> list[str]:
     """One row per model in one suite; the environment's published rows and best possible policy where it has them."""
     reference = environment.reference(suite)
+    judged = any("move_quality" in evals[model][suite] for model in evals)  # only environments that judge each move
     lines = [
-        "| model | how | win % | draw % | loss % | format % | games with invalid move % | moves keeping the value % | mean reward |"
+        "| model | how | win % | draw % | loss % | format % | games with invalid move % |"
+        + (" moves keeping the value % |" if judged else "")
+        + " mean reward |"
         + (" reference (win/draw/loss/format/invalid) |" if reference else ""),
-        "|---|---|---|---|---|---|---|---|---|" + ("---|" if reference else ""),
+        "|---|---|---|---|---|---|---|" + ("---|" if judged else "") + "---|" + ("---|" if reference else ""),
     ]
     for model in MODELS:
         if model not in evals:
             continue
         result = evals[model][suite]
         cells = " | ".join(_cell(result[column]) for column in COLUMNS)
-        quality = _cell(result["move_quality"]) if "move_quality" in result else "–"
+        quality = (f" {_cell(result['move_quality'])} |" if "move_quality" in result else " – |") if judged else ""
         published = f" {'/'.join(str(v) for v in reference['published'][model])} |" if reference else ""
-        lines.append(f"| {model} | {_kind(result)} | {cells} | {quality} | {result['mean_reward']:.3f} |{published}")
+        lines.append(f"| {model} | {_kind(result)} | {cells} |{quality} {result['mean_reward']:.3f} |{published}")
     if reference:
         best = reference["best"]
         lines.append(f"| best possible | expectimax | {best['win']:.2f} | {best['draw']:.2f} | {best['loss']:.2f} | 100.00 | 0.00 | – | – | – |")
@@ -50,7 +53,7 @@ def outcome_table(evals: dict[str, dict], environment: Environment, suite: str) 
 
 def differences(evals: dict[str, dict], suites: list[str], pairs: list[tuple[str, str]]) -> list[str]:
     """Percentage-point differences, `model − other` for each pair both of whose evaluations exist."""
-    lines = ["| change | opponent | Δ win | Δ draw | Δ loss | Δ format | Δ invalid |", "|---|---|---|---|---|---|---|"]
+    lines = ["| change | suite | Δ win | Δ draw | Δ loss | Δ format | Δ invalid |", "|---|---|---|---|---|---|---|"]
     for model, other in pairs:
         if model not in evals or other not in evals:
             continue
@@ -190,16 +193,17 @@ def turns_section(played: dict[str, tuple[pl.DataFrame, pl.DataFrame]], path: Pa
     lines = ["## How long the students' episodes last", "", "`report_lines.png` draws it.", ""]
     figure, axes = plt.subplots(1, max(1, len(played)), figsize=(4.5 * max(1, len(played)), 3), squeeze=False)
     for axis, (model, (games, _)) in zip(axes[0], played.items()):
+        suites = games["opponent"].n_unique()  # each suite's lines sum to probability 1: the bars average the suites
         turns = sorted(set(games["turns"].to_list()))
         bottom = [0.0] * len(turns)
         for outcome, colour in OUTCOME_COLOURS.items():
-            share = [100 * float(games.filter((pl.col("turns") == t) & (pl.col("outcome") == outcome))["probability"].sum()) for t in turns]
+            share = [100 * float(games.filter((pl.col("turns") == t) & (pl.col("outcome") == outcome))["probability"].sum()) / suites for t in turns]
             axis.bar(turns, share, bottom=bottom, color=colour, label=outcome)
             bottom = [a + b for a, b in zip(bottom, share)]
-        axis.set_title(f"{model}: turns per episode", fontsize=10)
+        axis.set_title(f"{model}: turns per episode, suites averaged", fontsize=10)
         axis.set_xlabel("assistant turns")
         axis.set_ylabel("% of episodes")
-        mean = float((games["probability"] * games["turns"]).sum())
+        mean = float((games["probability"] * games["turns"]).sum()) / suites
         lines.append(f"- **{model}**: {mean:.2f} turns per episode on average, over {games.height} lines")
     if played:
         axes[0][0].legend(frameon=False, fontsize=8)
