@@ -79,7 +79,6 @@ class MastermindEpisode(Episode):
     guesses: list[tuple[Code, int, int]] = field(default_factory=list)
 
     INVALID_MOVE = "Invalid guess."
-    OUTCOME_REWARD = {"win": 1.0, "draw": 0.5, "loss": 0.0}
 
     def __post_init__(self) -> None:
         self.secret = secret_for(self.spec, self.pegs, self.colours)
