@@ -92,7 +92,7 @@ def main() -> None:
     costly = sorted(((value, board) for board, value in given_up.items() if value > 1e-9), reverse=True)
     print(f"the habit gives up {100 * sum(v for v, _ in costly):.2f} win points in {len(costly)} positions; the costliest:")
     for value, board in costly[:top]:
-        print(f"  {'/'.join(board[i:i + 3].replace(' ', '.') for i in (0, 3, 6))}  plays {habit(board)}  {100 * value:.2f} points")
+        print(f"  {'/'.join(board[i : i + 3].replace(' ', '.') for i in (0, 3, 6))}  plays {habit(board)}  {100 * value:.2f} points")
 
 
 if __name__ == "__main__":
