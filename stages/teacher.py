@@ -9,6 +9,7 @@ Once cached by DVC, rerunning with the same params never calls an API teacher ag
 """
 
 import time
+from collections import Counter
 from pathlib import Path
 
 from sftboot.config import load_params
@@ -33,15 +34,17 @@ def main() -> None:
     teacher = make_teacher(config, environment)
     specs = game_specs(config.games, params.seed, config.opponent_p_min, config.opponent_p_max, config.num_groups)
     started = time.perf_counter()
+    clock = Counter()  # this run's answers only: a resumed run's journaled games were timed before
 
     def save(games):
         elapsed = time.perf_counter() - started
         write_parquet(GAMES_OUT, games)
         api = {"api": api_counts(games)} if config.policy == "openai" else {}
         write_json(METRICS_OUT, summarize(games) | api | {"policy": teacher.policy_id})
-        write_timing("teacher", started, games_per_s=round(games.height / elapsed, 2))
+        latency = {"seconds_per_answer": round(clock["answer_seconds"] / clock["answers"], 4)} if clock["answers"] else {}
+        write_timing("teacher", started, games_per_s=round(games.height / elapsed, 2), **latency)
 
-    games = play_games(environment, teacher, specs, len(specs), description="teacher games", journal_dir=JOURNAL_DIR, save=save)
+    games = play_games(environment, teacher, specs, len(specs), description="teacher games", journal_dir=JOURNAL_DIR, save=save, clock=clock)
     print(f"teacher: {games.height} games -> {GAMES_OUT}")
 
 

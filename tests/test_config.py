@@ -74,7 +74,7 @@ def test_every_profile_composes_to_valid_params_and_default_is_params_yaml():
     assert gpu["student"]["model"] != "builtin:tiny" and gpu["rl"]["lora"]["enabled"] and gpu["student"]["pretrain"]["steps"] == 0
     # the reference's rules and budgets: a retry after an invalid answer, room to think (<= 128 tokens a turn, 768 a game)
     assert gpu["rl"]["forfeit_invalid"] is False and gpu["rl"]["max_tokens_per_turn"] == gpu["eval"]["max_tokens_per_turn"] == 128
-    assert gpu["rl"]["max_tokens_per_game"] == 768 and gpu["compute"] == {"device": "auto", "dtype": "auto", "processes": 1}
+    assert gpu["rl"]["max_tokens_per_game"] == 768 and gpu["compute"] == {"device": "auto", "dtype": "auto", "processes": 1, "portable": False}
     assert composed["micro"]["eval"]["games"] < composed["default"]["eval"]["games"]
 
 

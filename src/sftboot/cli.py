@@ -36,6 +36,7 @@ FROM_PARAMS = {
     "env": "env.name",
     "device": "compute.device",
     "dtype": "compute.dtype",
+    "portable": "compute.portable",
     "base_url": "teacher.openai.base_url",
     "api_key_env": "teacher.openai.api_key_env",
     "concurrency": "teacher.openai.concurrency",
@@ -97,7 +98,7 @@ def _policy(args: argparse.Namespace, given: set[str], environment):
     from sftboot.device import placement
 
     check_budget(Path(model), args.max_tokens, "--max-tokens")
-    return load_student_policy(model, args.max_tokens, placement(args.device, args.dtype))
+    return load_student_policy(model, args.max_tokens, placement(args.device, args.dtype, portable=args.portable))
 
 
 def _eval(args: argparse.Namespace) -> None:
@@ -202,6 +203,7 @@ def parser() -> argparse.ArgumentParser:
         command.add_argument("--env", help="the environment, settings from params' env.<name> (env.name)")
         command.add_argument("--device", choices=_allowed("device"), help="where a local model runs (compute.device)")
         command.add_argument("--dtype", choices=_allowed("dtype"), help="a local model's precision (compute.dtype)")
+        command.add_argument("--portable", action=argparse.BooleanOptionalAction, help="pinned, machine-independent arithmetic (compute.portable)")
         command.add_argument("--skill", type=float, help="the scripted teacher's skill (teacher.scripted.skill)")
         command.add_argument("--lookahead", type=float, help="the scripted teacher's lookahead (teacher.scripted.lookahead)")
         command.set_defaults(handler=handler)

@@ -203,6 +203,7 @@ class ComputeParams(Section):
     device: Literal["auto", "cpu", "cuda", "mps"] = Field(description="auto: CUDA where available, else the CPU")
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(description="auto: bf16 on a GPU that has it, else fp32")
     processes: int = Field(ge=1, description="data-parallel training processes for sft and rl (accelerate launch)")
+    portable: bool = Field(description="pinned kernels and deterministic algorithms: the same bytes on any x86-64 CPU and thread count")
 
 
 class Params(Section):

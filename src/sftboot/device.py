@@ -2,6 +2,8 @@
 
 `auto` picks CUDA with bf16 where the GPU has it, else the CPU with fp32; models are saved in the
 dtype they were trained in. Under `accelerate launch` each process takes its own GPU from it.
+`portable` pins the arithmetic, so the same params give the same bytes on any x86-64 CPU and
+thread count (docs/design.md, "Portable arithmetic").
 """
 
 from __future__ import annotations
@@ -30,9 +32,32 @@ class Placement:
 
 CPU = Placement(torch.device("cpu"), torch.float32)  # what `auto` resolves to without a GPU
 
+# One summation order everywhere: ATen's baseline kernels instead of the AVX2/AVX-512/AMX ones torch
+# picks per CPU, oneMKL's vendor-neutral branch instead of the one it picks per CPU model, and a
+# fixed cuBLAS workspace (needed by torch's deterministic algorithms on CUDA). All are read lazily,
+# at the first operation that needs them, so setting them before any tensor work is enough.
+PORTABLE_ENV = {"ATEN_CPU_CAPABILITY": "default", "MKL_CBWR": "COMPATIBLE", "CUBLAS_WORKSPACE_CONFIG": ":4096:8"}
 
-def placement(device: str = "auto", dtype: str = "auto", processes: int = 1) -> Placement:
-    """Resolve `auto`s, and refuse a device torch cannot see, naming the setting to change."""
+
+def use_portable_arithmetic() -> None:
+    """Pin kernels and turn on deterministic algorithms for this process and the processes it launches."""
+    os.environ.update(PORTABLE_ENV)
+    chosen = torch.backends.cpu.get_cpu_capability()
+    if chosen != "DEFAULT":
+        raise UserError(
+            f"compute.portable: torch already runs its {chosen} kernels in this process, so its arithmetic cannot be pinned now; "
+            "set compute.portable: false here, or start a new process"
+        )
+    torch.use_deterministic_algorithms(True)
+
+
+def placement(device: str = "auto", dtype: str = "auto", processes: int = 1, portable: bool = False) -> Placement:
+    """Resolve `auto`s, and refuse a device torch cannot see, naming the setting to change.
+
+    With `portable`, pins the process's arithmetic first: call it before any tensor work.
+    """
+    if portable:
+        use_portable_arithmetic()
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
     if device == "cuda" and not torch.cuda.is_available():

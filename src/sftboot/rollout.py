@@ -42,7 +42,6 @@ GAME_SCHEMA = {
     "completion_tokens": pl.Int64,
     "answers_at_cap": pl.Int64,
     "cost_usd": pl.Float64,
-    "latency_s": pl.Float64,
     "api": pl.Struct({name: pl.Int64 for name in API_COUNTS}),
 }
 # What a policy that records token streams (the student during RL) adds to each row.
@@ -60,17 +59,15 @@ class LiveGame:
     def __init__(self, env: Episode) -> None:
         self.env = env
         self.prompt_tokens = self.completion_tokens = self.answers_at_cap = 0
-        self.cost_usd = self.latency_s = 0.0
+        self.cost_usd = 0.0
         self.api: Counter = Counter()
 
-    def take(self, reply: Reply, seconds: float) -> None:
-        """Play the policy's reply; `seconds` is the batch's wall time, for policies that do not time their replies."""
+    def take(self, reply: Reply) -> None:
         self.env.step(reply.text)
         self.prompt_tokens += reply.prompt_tokens
         self.completion_tokens += reply.completion_tokens
         self.answers_at_cap += reply.at_cap
         self.cost_usd += reply.cost_usd
-        self.latency_s += reply.latency_s or seconds
         self.api.update(reply.api)
 
     def row(self, policy_id: str) -> dict:
@@ -96,7 +93,6 @@ class LiveGame:
             "completion_tokens": self.completion_tokens,
             "answers_at_cap": self.answers_at_cap,
             "cost_usd": self.cost_usd,
-            "latency_s": round(self.latency_s, 4),
             "api": {name: self.api[name] for name in API_COUNTS},
         }
 
@@ -128,11 +124,14 @@ def play_games(
     forfeit_invalid: bool = False,
     journal_dir: Path | None = None,
     save: Callable[[pl.DataFrame], None] | None = None,
+    clock: Counter | None = None,
 ) -> pl.DataFrame:
     """Play every game in `specs` to the end; rows come back sorted by game id.
 
     With `journal_dir`, each finished game is journaled there (one file per policy, games and
     rules) and a rerun resumes from it; the journal is deleted only once `save` has stored the games.
+    Wall-clock figures stay out of the rows, so the same games are the same bytes: `clock` sums
+    `answers` and `answer_seconds` (each reply's own latency, else its batch's wall time).
     """
     journal = _journal_path(journal_dir, policy.policy_id, specs, environment, forfeit_invalid) if journal_dir else None
     finished = _read_journal(journal) if journal else {}
@@ -150,9 +149,13 @@ def play_games(
                 pending = pending[batch_size:]
             started = time.perf_counter()
             replies = policy.respond([game.env.messages for game in live], [game.env.spec.seed for game in live])
+            if clock is not None:
+                batch_seconds = time.perf_counter() - started
+                clock["answers"] += len(replies)
+                clock["answer_seconds"] += sum(reply.latency_s or batch_seconds for reply in replies)
             still_live = []
             for game, reply in zip(live, replies, strict=True):
-                game.take(reply, time.perf_counter() - started)
+                game.take(reply)
                 if not game.env.done:
                     still_live.append(game)
                     continue

@@ -10,7 +10,6 @@ the policy's moves gives up.
 from __future__ import annotations
 
 import copy
-import time
 from dataclasses import dataclass
 from functools import cache
 
@@ -101,7 +100,7 @@ def _openings(p: float, max_turns: int) -> list[_Line]:
     return lines
 
 
-def _branches(line: _Line, reply, seconds: float) -> list[_Line]:
+def _branches(line: _Line, reply) -> list[_Line]:
     """The line after the policy's reply, once for each way the opponent can answer it."""
     faced: dict[int, float] = {}
 
@@ -111,7 +110,7 @@ def _branches(line: _Line, reply, seconds: float) -> list[_Line]:
 
     first = copy.deepcopy(line.game)
     first.env.opponent = first_reply
-    first.take(reply, seconds)
+    first.take(reply)
     if not faced:  # an invalid answer, or a move that ended the game
         return [_Line(first, line.probability)]
     cells = list(faced)
@@ -119,7 +118,7 @@ def _branches(line: _Line, reply, seconds: float) -> list[_Line]:
     for cell in cells[1:]:
         game = copy.deepcopy(line.game)
         game.env.opponent = _plays(cell)
-        game.take(reply, seconds)
+        game.take(reply)
         branches.append(_Line(game, line.probability * faced[cell]))
     return branches
 
@@ -144,13 +143,11 @@ def play_every_line(policy: Policy, opponent: str, p: float, max_turns: int, bat
         deeper = []
         for start in range(0, len(open_lines), batch_size):
             chunk = open_lines[start : start + batch_size]
-            started = time.perf_counter()
             replies = policy.respond([line.game.env.messages for line in chunk], [0] * len(chunk))
-            seconds = time.perf_counter() - started
             for line, reply in zip(chunk, replies, strict=True):
                 if hasattr(policy, "finish"):  # every branch continues from a copy of this conversation
                     policy.finish(line.game.env.messages)
-                branches = _branches(line, reply, seconds / len(chunk))
+                branches = _branches(line, reply)
                 moves.append(_move_row(opponent, line, reply.text, branches[0].game.env))
                 for branch in branches:
                     if branch.game.env.done:
