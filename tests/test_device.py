@@ -5,7 +5,7 @@ import torch
 from safetensors import safe_open
 
 from sftboot.config import defaults
-from sftboot.device import CPU, Placement, placement
+from sftboot.device import CPU, Placement, placement, portable_env
 from sftboot.errors import UserError
 from sftboot.sft import train_sft
 from sftboot.student import load_student
@@ -33,3 +33,15 @@ def test_a_model_trained_in_bf16_is_saved_and_reloaded_in_bf16(tiny_model_dir, s
         assert {weights.get_tensor(name).dtype for name in weights.keys()} == {torch.bfloat16}
     reloaded, _ = load_student(tmp_path / "out", place.dtype)
     assert reloaded.dtype == torch.bfloat16
+
+
+def test_portable_arithmetic_refuses_a_process_whose_kernels_are_chosen(monkeypatch):
+    """Pinned kernels must be set before the first tensor operation; too late is said, not ignored."""
+    for name in portable_env():
+        monkeypatch.delenv(name, raising=False)
+    torch.ones(2) + 1  # this process has chosen its kernels
+    chosen = torch.backends.cpu.get_cpu_capability()
+    if chosen == portable_env()["ATEN_CPU_CAPABILITY"].upper():
+        pytest.skip(f"this CPU's own kernels are the portable ones ({chosen})")
+    with pytest.raises(UserError, match=f"^compute.portable: torch already runs its {chosen} kernels in this process"):
+        placement("cpu", portable=True)

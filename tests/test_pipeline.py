@@ -2,12 +2,16 @@
 profiles, reruns of only what a change touches, experiments, metrics, and remote storage."""
 
 import json
+import os
 import subprocess
 import sys
 
 import polars as pl
 import pytest
+import yaml
 from conftest import commit, dvc, snapshot_repo
+
+from sftboot.device import portable_env
 
 STAGES = {"teacher", "filter", "validate", "base", "sft", "rl", "evaluate@base", "evaluate@sft", "evaluate@rl", "evaluate_teacher", "report"}
 # -S override -> (stages that must rerun, stages allowed to rerun: those downstream of the change,
@@ -36,6 +40,10 @@ RERUNS = {
     ),
 }
 MODEL_FILES = ("data/rollouts/teacher.parquet", "data/sft/train.jsonl", "models/sft/model.safetensors", "models/rl/model.safetensors")
+
+
+# What another CPU changes: capped instruction sets (torch then picks its best kernels itself) and threads.
+OTHER_ARITHMETIC = {"MKL_ENABLE_INSTRUCTIONS": "AVX2", "ONEDNN_MAX_CPU_ISA": "AVX2", "OMP_NUM_THREADS": "1"}
 
 
 def _ran(output: str) -> set[str]:
@@ -116,6 +124,31 @@ def test_report_code_change_reruns_only_the_report(micro):
     status = dvc(micro, "status").stdout
     changed = {line.rstrip(":") for line in status.splitlines() if line and not line.startswith((" ", "\t"))}
     assert changed == {"report"}, status
+
+
+def _outs(repo) -> dict[str, str]:
+    """Every stage output and its md5, as dvc.lock records them."""
+    stages = yaml.safe_load((repo / "dvc.lock").read_text())["stages"]
+    return {out["path"]: out["md5"] for stage in stages.values() for out in stage.get("outs", [])}
+
+
+def _holds_clock_time(path: str) -> bool:
+    """Stage timings, the trainers' own runtime figures, and the report's table of them."""
+    return path.startswith("metrics/timings/") or path in ("metrics/sft", "metrics/rl", "report.md")
+
+
+def test_other_kernels_and_threads_rewrite_every_output_byte_for_byte(micro):
+    """Portable arithmetic: another instruction set and thread count retrain the same models, replay the same games
+    and write the same evaluation; only files that hold clock time may differ."""
+    _reset(micro)
+    before = _outs(micro)
+    environment = {name: value for name, value in os.environ.items() if name not in portable_env()} | OTHER_ARITHMETIC
+    rerun = subprocess.run([sys.executable, "-m", "dvc", "repro", "--force"], cwd=micro, env=environment, capture_output=True, text=True)
+    assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+    after = _outs(micro)
+    assert after.keys() == before.keys()
+    assert not {path for path in before if after[path] != before[path] and not _holds_clock_time(path)}
+    assert any(path.startswith("models/") for path in before) and any(path.startswith("data/eval/") for path in before)
 
 
 def test_a_bad_set_param_fails_the_experiment_with_the_config_error(micro):

@@ -9,10 +9,12 @@ thread count (docs/design.md, "Portable arithmetic").
 from __future__ import annotations
 
 import os
+import platform
 import shutil
 import socket
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 
@@ -32,23 +34,42 @@ class Placement:
 
 CPU = Placement(torch.device("cpu"), torch.float32)  # what `auto` resolves to without a GPU
 
-# One summation order everywhere: ATen's baseline kernels instead of the AVX2/AVX-512/AMX ones torch
-# picks per CPU, oneMKL's vendor-neutral branch instead of the one it picks per CPU model, and a
-# fixed cuBLAS workspace (needed by torch's deterministic algorithms on CUDA). All are read lazily,
-# at the first operation that needs them, so setting them before any tensor work is enough.
-PORTABLE_ENV = {"ATEN_CPU_CAPABILITY": "default", "MKL_CBWR": "COMPATIBLE", "CUBLAS_WORKSPACE_CONFIG": ":4096:8"}
+
+def portable_env() -> dict[str, str]:
+    """The settings that give one summation order on every CPU, all read lazily by the libraries, at the first
+    operation that needs them (so setting them before any tensor work is enough):
+
+    ATen's AVX2 kernels (the same machine code on every x86-64 CPU since 2015) instead of the AVX-512 or
+    AMX ones torch picks where it can, or its baseline kernels where AVX2 is missing or the CPU is not
+    x86; oneMKL's vendor-neutral branch instead of the code path it picks per CPU vendor and model; a
+    fixed cuBLAS workspace, which torch's deterministic algorithms need on CUDA.
+    """
+    return {"ATEN_CPU_CAPABILITY": "avx2" if _has_avx2() else "default", "MKL_CBWR": "COMPATIBLE", "CUBLAS_WORKSPACE_CONFIG": ":4096:8"}
+
+
+def _has_avx2() -> bool:
+    """AVX2 with FMA, as ATen's AVX2 kernels need; Linux lists it, another x86-64 system is taken to have it."""
+    if platform.machine().lower() not in ("x86_64", "amd64"):
+        return False
+    cpuinfo = Path("/proc/cpuinfo")
+    if not cpuinfo.exists():
+        return True
+    flags = set(next((line for line in cpuinfo.read_text().splitlines() if line.startswith("flags")), "").split())
+    return {"avx2", "fma"} <= flags
 
 
 def use_portable_arithmetic() -> None:
     """Pin kernels and turn on deterministic algorithms for this process and the processes it launches."""
-    os.environ.update(PORTABLE_ENV)
+    settings = portable_env()
+    os.environ.update(settings)
     chosen = torch.backends.cpu.get_cpu_capability()
-    if chosen != "DEFAULT":
+    if chosen != settings["ATEN_CPU_CAPABILITY"].upper():
         raise UserError(
             f"compute.portable: torch already runs its {chosen} kernels in this process, so its arithmetic cannot be pinned now; "
             "set compute.portable: false here, or start a new process"
         )
     torch.use_deterministic_algorithms(True)
+    torch.utils.deterministic.fill_uninitialized_memory = False  # NaN-filling every new tensor costs a fifth of a CPU step and changes no result
 
 
 def placement(device: str = "auto", dtype: str = "auto", processes: int = 1, portable: bool = False) -> Placement:
