@@ -26,6 +26,10 @@ from sftboot.config import load_params
             "params.yaml: rl.games_per_step (32) must be a multiple of compute.processes x rl.num_generations (3 x 8), so each process plays whole GRPO groups",
         ),
         ({"compute": {"dtype": "int8"}}, "params.yaml: compute.dtype: Input should be 'auto', 'float32', 'bfloat16' or 'float16'"),
+        (  # pretraining is the builtin student's stand-in for a hub model's; a real model would be trained on random games
+            {"student": {"model": "Qwen/Qwen3-0.6B"}},
+            "params.yaml: student.pretrain.steps: 200 pretrains the builtin student only, and Qwen/Qwen3-0.6B is pretrained already; set student.pretrain.steps: 0",
+        ),
     ],
 )
 def test_bad_params_fail_with_one_line(project, change, expected):
@@ -121,3 +125,14 @@ def test_a_missing_key_is_named_with_where_its_default_lives(project):
         result.stderr.strip()
         == "error: params.yaml: rl.steps: missing; add it (conf/profile/default.yaml holds its default; `dvc exp run` recomposes params.yaml)"
     )
+
+
+def test_a_misspelt_key_is_named_not_the_key_it_leaves_missing(project):
+    import yaml
+
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    params["rl"]["learnig_rate"] = params["rl"].pop("learning_rate")
+    (project / "params.yaml").write_text(yaml.safe_dump(params))
+    result = run_stage(project, "teacher")
+    assert result.returncode == 2
+    assert result.stderr.strip() == "error: params.yaml: unknown key 'rl.learnig_rate'; did you mean 'rl.learning_rate'?"

@@ -70,6 +70,32 @@ def test_cli_eval_on_a_checkpoint_and_on_bad_input(tiny_model_dir):
     assert bad_flag.returncode == 2 and "--concurrency: Input should be greater than or equal to 1" in bad_flag.stderr and "Traceback" not in bad_flag.stderr
 
 
+def test_a_pipeline_model_missing_from_a_clone_is_named_not_fetched_from_the_hub(tmp_path):
+    """`models/rl` before `dvc repro` or `dvc pull` is a folder to make, not a hub repository to download."""
+    result = subprocess.run([sys.executable, "-m", "sftboot.cli", "eval", "--model", "models/rl"], cwd=tmp_path, capture_output=True, text=True)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.strip() == (
+        "error: no model folder at models/rl: a fresh clone has no models until `dvc repro` trains them or `dvc pull` fetches them "
+        "(a hub model is named owner/name)"
+    )
+
+
+def test_cli_flags_are_refused_as_flags():
+    def fails(*args: str) -> str:
+        result = subprocess.run([sys.executable, "-m", "sftboot.cli", *args], capture_output=True, text=True)
+        assert result.returncode == 2 and "Traceback" not in result.stderr
+        return result.stderr.strip()
+
+    assert fails("eval", "--model", "scripted", "--env", "nosuchenv").startswith(
+        "error: --env: no environment 'nosuchenv'; choose one of tictactoe, mastermind"
+    )
+    assert fails("eval", "--model", "openai:any", "--max-tokens", "24") == (
+        "error: --max-tokens: a local model's budget per turn; an API model's budget, thinking included, is --api-max-tokens"
+    )
+    version = subprocess.run([sys.executable, "-m", "sftboot.cli", "--version"], capture_output=True, text=True)
+    assert version.returncode == 0 and version.stdout.startswith("sftboot 0.")
+
+
 def test_cli_eval_of_the_scripted_teacher_takes_its_skill_and_lookahead():
     def run(*extra):
         return subprocess.run(

@@ -249,7 +249,9 @@ def test_teacher_stage_against_transformers_serve(project, served_model):
 def test_sftboot_eval_scores_a_served_model(served_model, tmp_path):
     base_url, model = served_model
     command = ["sftboot", "eval", "--model", f"openai:{model}", "--base-url", base_url, "--api-key-env", "SFTBOOT_TEST_KEY"]
-    result = subprocess.run([*command, "--opponent", "random", "--games", "4", "--max-tokens", "24", "--json"], cwd=tmp_path, capture_output=True, text=True)
+    result = subprocess.run(
+        [*command, "--opponent", "random", "--games", "4", "--api-max-tokens", "24", "--json"], cwd=tmp_path, capture_output=True, text=True
+    )
     assert result.returncode == 0, result.stderr
     metrics = json.loads(result.stdout[result.stdout.index("{") :])
     assert metrics["random"]["kind"] == "sampled" and metrics["random"]["games"] == 4 and metrics["random"]["completion_tokens"] > 0

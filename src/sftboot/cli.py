@@ -14,6 +14,7 @@ import argparse
 import json
 import random
 import sys
+from importlib import metadata
 from pathlib import Path
 from typing import get_args
 
@@ -33,6 +34,7 @@ FROM_PARAMS = {
     "seed": "eval.seed",
     "batch_size": "eval.batch_size",
     "max_tokens": "eval.max_tokens_per_turn",
+    "api_max_tokens": "teacher.openai.max_tokens",
     "env": "env.name",
     "device": "compute.device",
     "dtype": "compute.dtype",
@@ -90,9 +92,15 @@ def _policy(args: argparse.Namespace, given: set[str], environment):
     if model.startswith(OPENAI_PREFIX):
         from sftboot.policies.openai_chat import OpenAIChatPolicy
 
-        settings = {"model": model[len(OPENAI_PREFIX) :], "base_url": args.base_url, "api_key_env": args.api_key_env, "concurrency": args.concurrency}
-        if "max_tokens" in given:  # else teacher.openai.max_tokens: an API model's own budget, thinking included
-            settings["max_tokens"] = args.max_tokens
+        if "max_tokens" in given and args.command != "serve":  # serve applies it to the local models beside this one
+            raise UserError("--max-tokens: a local model's budget per turn; an API model's budget, thinking included, is --api-max-tokens")
+        settings = {
+            "model": model[len(OPENAI_PREFIX) :],
+            "base_url": args.base_url,
+            "api_key_env": args.api_key_env,
+            "concurrency": args.concurrency,
+            "max_tokens": args.api_max_tokens,
+        }
         return OpenAIChatPolicy(_section("teacher.openai", settings))
     from sftboot.budget import check_budget
     from sftboot.device import placement
@@ -168,6 +176,7 @@ def _allowed(setting: str) -> tuple[str, ...]:
 
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="sftboot", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    top.add_argument("--version", action="version", version=f"sftboot {metadata.version('sftboot')}")
     commands = top.add_subparsers(dest="command", required=True)
     for name, handler, help_text in (
         ("eval", _eval, "evaluate a model"),
@@ -199,7 +208,8 @@ def parser() -> argparse.ArgumentParser:
         command.add_argument("--base-url", help="OpenAI-compatible endpoint for openai:MODEL (teacher.openai.base_url)")
         command.add_argument("--api-key-env", help="environment variable holding the key (teacher.openai.api_key_env)")
         command.add_argument("--concurrency", type=int, help="parallel requests to an API model (teacher.openai.concurrency)")
-        command.add_argument("--max-tokens", type=int, help="tokens per answer (eval.max_tokens_per_turn; an API model: teacher.openai.max_tokens)")
+        command.add_argument("--max-tokens", type=int, help="a local model's tokens per answer (eval.max_tokens_per_turn)")
+        command.add_argument("--api-max-tokens", type=int, help="an API model's tokens per answer, thinking included (teacher.openai.max_tokens)")
         command.add_argument("--env", help="the environment, settings from params' env.<name> (env.name)")
         command.add_argument("--device", choices=_allowed("device"), help="where a local model runs (compute.device)")
         command.add_argument("--dtype", choices=_allowed("dtype"), help="a local model's precision (compute.dtype)")

@@ -7,6 +7,7 @@ stops a stage with one line naming the key and what is allowed.
 
 from __future__ import annotations
 
+import difflib
 from functools import cache
 from pathlib import Path
 from typing import Literal
@@ -230,11 +231,30 @@ class Params(Section):
             raise ValueError(f"sft.batch_size ({self.sft.batch_size}) must be a multiple of compute.processes ({processes}), which share it")
         return self
 
+    @model_validator(mode="after")
+    def _pretrain_only_the_builtin(self) -> Params:
+        student = self.student
+        if student.pretrain.steps and not student.model.startswith("builtin:"):
+            raise ValueError(
+                f"student.pretrain.steps: {student.pretrain.steps} pretrains the builtin student only, and {student.model} is "
+                "pretrained already; set student.pretrain.steps: 0"
+            )
+        return self
 
-def _describe(error: dict) -> str:
-    key = ".".join(str(part) for part in error["loc"]) or "(top level)"
+
+def _dotted(error: dict) -> str:
+    return ".".join(str(part) for part in error["loc"])
+
+
+def _describe(errors: list[dict]) -> str:
+    """The first problem, an unknown key before all others: a misspelt key also leaves the intended one missing."""
+    error = next((error for error in errors if error["type"] == "extra_forbidden"), errors[0])
+    key = _dotted(error) or "(top level)"
     if error["type"] == "extra_forbidden":
-        return f"params.yaml: unknown key '{key}'; remove it or check its spelling"
+        missing = [_dotted(other) for other in errors if other["type"] == "missing" and other["loc"][:-1] == error["loc"][:-1]]
+        close = difflib.get_close_matches(key, missing, n=1)
+        hint = f"did you mean '{close[0]}'?" if close else "remove it or check its spelling"
+        return f"params.yaml: unknown key '{key}'; {hint}"
     got = error.get("input")
     shown = "" if isinstance(got, dict) else f" (got {got!r})"
     if error["type"] == "missing":
@@ -281,4 +301,4 @@ def load_params(path: Path = PARAMS_FILE) -> Params:
     try:
         return Params.model_validate(raw)
     except ValidationError as error:
-        raise UserError(_describe(error.errors()[0])) from None
+        raise UserError(_describe(error.errors())) from None

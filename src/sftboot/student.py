@@ -129,12 +129,21 @@ def build_builtin(environment: Environment, params: BuiltinModelParams, seed: in
     return model, tokenizer
 
 
+def _looks_like_hub_id(name: str) -> bool:
+    """owner/name, where owner is no folder here: `models/rl` in a clone without models is a missing folder, not a hub repository."""
+    owner, _, repo = name.partition("/")
+    return bool(owner and repo) and "/" not in repo and not name.startswith((".", "~")) and owner != "models" and not Path(owner).is_dir()
+
+
 def load_student(path: str | Path, dtype: torch.dtype = CPU.dtype, revision: str | None = None):
     """Model and tokenizer through `from_pretrained` (a hub id pinned to `revision`), with a pad token and left padding for batching."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    if not Path(path).exists() and str(path).count("/") != 1:
-        raise UserError(f"no model folder at {path!s}, and it is not a hub id (owner/name)")
+    if not Path(path).exists() and not _looks_like_hub_id(str(path)):
+        raise UserError(
+            f"no model folder at {path!s}: a fresh clone has no models until `dvc repro` trains them or `dvc pull` fetches them "
+            "(a hub model is named owner/name)"
+        )
     try:
         tokenizer = AutoTokenizer.from_pretrained(path, revision=revision)
         model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, revision=revision)

@@ -80,6 +80,9 @@ def project_environment(name: str | None = None) -> Environment:
     from sftboot.config import project_params
 
     env = project_params().env
+    if name and name not in BUILTIN and name not in (env.model_extra or {}):
+        known = ", ".join([*BUILTIN, *(env.model_extra or {})])
+        raise UserError(f"--env: no environment {name!r}; choose one of {known} (your own needs its env.{name} section in params.yaml)")
     return make_environment(env.model_copy(update={"name": name}) if name else env)
 
 
