@@ -19,9 +19,9 @@ STAGES = {"teacher", "filter", "validate", "base", "sft", "rl", "evaluate@base",
 #                 its learning rate: micro's four games a step may all score alike, and then a learning
 #                 rate would leave every figure but the timing where it was.
 RERUNS = {
-    "teacher.games=44": (
-        {"teacher", "evaluate_teacher"},
-        {"teacher", "evaluate_teacher", "filter", "validate", "sft", "rl", "evaluate@sft", "evaluate@rl", "report"},
+    "teacher.games=44": (  # the teacher's evaluation plays eval.games games, so it stays
+        {"teacher"},
+        {"teacher", "filter", "validate", "sft", "rl", "evaluate@sft", "evaluate@rl", "report"},
         ("metrics/teacher.json", "games"),
     ),
     "filter.keep=[win]": (
