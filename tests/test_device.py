@@ -1,5 +1,9 @@
 """One `compute` setting places every model: resolved once, refused with the key to change, saved in the trained dtype."""
 
+import os
+import subprocess
+import sys
+
 import pytest
 import torch
 from safetensors import safe_open
@@ -45,3 +49,34 @@ def test_portable_arithmetic_refuses_a_process_whose_kernels_are_chosen(monkeypa
         pytest.skip(f"this CPU's own kernels are the portable ones ({chosen})")
     with pytest.raises(UserError, match=f"^compute.portable: torch already runs its {chosen} kernels in this process"):
         placement("cpu", portable=True)
+
+
+GRADIENT_HASH = """
+import hashlib, sys
+from sftboot.device import placement
+placement("cpu", portable=True)
+from sftboot.envs import builtin
+from sftboot.pretrain import pretraining_texts
+from sftboot.student import load_student
+model, tokenizer = load_student(sys.argv[1])
+texts = [text["text"] for text in pretraining_texts(builtin("tictactoe"), 16, 0, tokenizer)]
+batch = tokenizer(texts, return_tensors="pt", padding=True)
+model(**batch, labels=batch["input_ids"].masked_fill(batch["attention_mask"] == 0, -100)).loss.backward()
+digest = hashlib.sha256()
+for parameter in model.parameters():
+    digest.update(parameter.grad.numpy().tobytes())
+print(batch["input_ids"].numel(), digest.hexdigest())
+"""
+
+
+def test_portable_arithmetic_gives_the_same_gradients_whatever_the_thread_count(tiny_model_dir):
+    """Thread counts a machine or a user sets leave the bytes alone, at a batch of over 3,000 tokens like the
+    default's pretraining batches (whose embedding gradients differed on 1 and 2 threads before the count was fixed;
+    this untrained model's do not show it, the fresh-clone check of the default did)."""
+    outputs = set()
+    for threads in ("1", "2"):
+        command = [sys.executable, "-c", GRADIENT_HASH, str(tiny_model_dir)]
+        result = subprocess.run(command, env={**os.environ, "OMP_NUM_THREADS": threads}, capture_output=True, text=True)
+        assert result.returncode == 0, result.stderr
+        outputs.add(result.stdout.strip())
+    assert len(outputs) == 1 and int(outputs.pop().split()[0]) > 3000

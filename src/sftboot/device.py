@@ -35,6 +35,11 @@ class Placement:
 CPU = Placement(torch.device("cpu"), torch.float32)  # what `auto` resolves to without a GPU
 
 
+# ATen cuts a parallel loop into one chunk per thread, and some loops sum in that order (an embedding's
+# backward over more than 3,000 tokens): a fixed count keeps the order whatever the machine has.
+PORTABLE_THREADS = 2
+
+
 def portable_env() -> dict[str, str]:
     """The settings that give one summation order on every CPU, all read lazily by the libraries, at the first
     operation that needs them (so setting them before any tensor work is enough):
@@ -59,7 +64,7 @@ def _has_avx2() -> bool:
 
 
 def use_portable_arithmetic() -> None:
-    """Pin kernels and turn on deterministic algorithms for this process and the processes it launches."""
+    """Pin kernels and threads and turn on deterministic algorithms, for this process and the processes it launches."""
     settings = portable_env()
     os.environ.update(settings)
     chosen = torch.backends.cpu.get_cpu_capability()
@@ -68,6 +73,7 @@ def use_portable_arithmetic() -> None:
             f"compute.portable: torch already runs its {chosen} kernels in this process, so its arithmetic cannot be pinned now; "
             "set compute.portable: false here, or start a new process"
         )
+    torch.set_num_threads(PORTABLE_THREADS)
     torch.use_deterministic_algorithms(True)
     torch.utils.deterministic.fill_uninitialized_memory = False  # NaN-filling every new tensor costs a fifth of a CPU step and changes no result
 
