@@ -23,7 +23,7 @@ from sftboot.evaluation import describe, evaluate, load_student_policy
 from sftboot.io import write_json, write_timing
 from sftboot.policies import make_teacher
 
-STUDENTS = ("base", "sft", "rl")
+STUDENTS = ("base", "sft", "rl", "rl_without_sft")
 
 
 @exits_cleanly

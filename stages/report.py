@@ -34,7 +34,7 @@ SUMMARY_OUT = Path("metrics/summary.json")
 def main() -> None:
     environment = make_environment(load_params().env)
     evals = {path.stem: read_json(path) for path in sorted(EVAL_DIR.glob("*.json"))}
-    counts = {name: read_json(Path(f"metrics/{name}.json")) for name in ("teacher", "filter", "validate", "base", "sft", "rl")}
+    counts = {name: read_json(Path(f"metrics/{name}.json")) for name in ("teacher", "filter", "validate", "base", "sft", "rl", "rl_without_sft")}
     seconds = {path.stem.replace("_", " "): read_json(path)["seconds"] for path in sorted(TIMINGS_DIR.glob("*.json"))}
     hardest = list(environment.suites)[-1]
     exact = [model for model in ("sft", "rl") if evals.get(model, {}).get(hardest, {}).get("kind") == "exact"]

@@ -13,7 +13,21 @@ from conftest import commit, dvc, snapshot_repo
 
 from sftboot.device import portable_env
 
-STAGES = {"teacher", "filter", "validate", "base", "sft", "rl", "evaluate@base", "evaluate@sft", "evaluate@rl", "evaluate_teacher", "report"}
+STAGES = {
+    "teacher",
+    "filter",
+    "validate",
+    "base",
+    "sft",
+    "rl",
+    "rl_without_sft",
+    "evaluate@base",
+    "evaluate@sft",
+    "evaluate@rl",
+    "evaluate@rl_without_sft",
+    "evaluate_teacher",
+    "report",
+}
 # -S override -> (stages that must rerun, stages allowed to rerun: those downstream of the change,
 #                 a figure the change must move in `dvc metrics diff`). RL's override is its step count, not
 #                 its learning rate: micro's four games a step may all score alike, and then a learning
@@ -30,12 +44,12 @@ RERUNS = {
         ("metrics/filter.json", "kept"),
     ),
     "sft.learning_rate=0.002": ({"sft"}, {"sft", "rl", "evaluate@sft", "evaluate@rl", "report"}, ("metrics/sft.json", "final_loss")),
-    "rl.steps=2": ({"rl"}, {"rl", "evaluate@rl", "report"}, ("metrics/rl.json", "steps")),
+    "rl.steps=2": ({"rl", "rl_without_sft"}, {"rl", "rl_without_sft", "evaluate@rl", "evaluate@rl_without_sft", "report"}, ("metrics/rl.json", "steps")),
     # greedy students are evaluated exactly, so the number of sampled games concerns the teacher alone
     "eval.games=6": ({"evaluate_teacher"}, {"evaluate_teacher", "report"}, ("metrics/eval/teacher.json", "random.games")),
-    "eval.max_tokens_per_turn=20": (
-        {"evaluate@base", "evaluate@sft", "evaluate@rl"},
-        {"evaluate@base", "evaluate@sft", "evaluate@rl", "report"},
+    "eval.max_tokens_per_turn=20": (  # the students' evaluations, and the RL runs that start where they lose
+        {"evaluate@base", "evaluate@sft", "evaluate@rl", "evaluate@rl_without_sft"},
+        {"evaluate@base", "evaluate@sft", "evaluate@rl", "evaluate@rl_without_sft", "rl", "rl_without_sft", "report"},
         ("metrics/eval/base.json", "random.completion_tokens_per_game"),
     ),
 }
@@ -72,7 +86,8 @@ def test_micro_profile_runs_every_stage_and_a_second_repro_runs_nothing(micro):
     assert "games: 40" in params and "builtin:tiny" in params  # composed from conf/profile/micro.yaml
     report = (micro / "report.md").read_text()
     assert "Against the optimal opponent" in report and "| teacher |" in report and "| rl |" in report and "| rl − sft | optimal |" in report
-    for name in ("base", "sft", "rl"):  # greedy: every line, each with its probability
+    assert "| rl_without_sft |" in report and "| rl_without_sft − base | optimal |" in report and "- RL without SFT:" in report
+    for name in ("base", "sft", "rl", "rl_without_sft"):  # greedy: every line, each with its probability
         metrics = json.loads((micro / f"metrics/eval/{name}.json").read_text())
         for opponent in ("random", "optimal"):
             lines = pl.read_parquet(micro / f"data/eval/{name}/games.parquet").filter(pl.col("opponent") == opponent)
@@ -84,7 +99,7 @@ def test_micro_profile_runs_every_stage_and_a_second_repro_runs_nothing(micro):
     assert (micro / "metrics/sft/plots/metrics/loss.tsv").exists() and (micro / "metrics/rl/plots/metrics/reward.tsv").exists()
     from huggingface_hub import ModelCard
 
-    for name in ("sft", "rl"):  # each checkpoint carries its model card
+    for name in ("sft", "rl", "rl_without_sft"):  # each checkpoint carries its model card
         card = ModelCard.load(micro / f"models/{name}/README.md")
         assert card.data.library_name == "transformers" and f"sftboot eval --model models/{name}" in card.text
     assert json.loads((micro / "metrics/timings/rl.json").read_text())["seconds"] > 0

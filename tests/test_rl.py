@@ -50,3 +50,20 @@ def test_a_grpo_step_trains_on_whole_games_and_resumes(tiny_sft_dir, tmp_path):
     assert [entry["step"] for entry in steps] == [1, 2]
     assert steps[0] == logged  # step 1 came back from the checkpoint (a replay would have timed it anew)
     assert latest_checkpoint(tmp_path).name == "checkpoint-2"
+
+
+def test_groups_start_at_weak_spots_which_are_probed_and_found_anew(tiny_sft_dir, tmp_path):
+    from sftboot.envs.tictactoe.teacher import ScriptedTeacher
+    from sftboot.evaluation import evaluate
+    from sftboot.weakspots import weak_spots
+
+    evaluation = evaluate(ENV, ScriptedTeacher(skill=1.0, lookahead=0.0), ["random", "optimal"], games=1, seed=0, batch_size=64)
+    spots = weak_spots(ENV, evaluation.games, evaluation.moves, limit=8, seed=0)
+    params = PARAMS.model_copy(update={"steps": 2, "weak_spots": PARAMS.weak_spots.model_copy(update={"share": 1.0, "refresh_every": 1})})
+    params = params.model_copy(update={"probe": params.probe.model_copy(update={"every": 1, "spots": 2, "samples": 4})})
+    model, tokenizer = load_student(tiny_sft_dir)
+    _, history, answers = train_rl(model, tokenizer, params, ENV, seed=0, work_dir=tmp_path, callbacks=[], spots=spots)
+    steps = [entry for entry in history if "reward" in entry]
+    assert [entry["spots/spot_groups"] for entry in steps] == [2, 2]  # share 1: every group of both steps
+    assert all(0 <= entry["probe/p_best"] <= 1 and 0 <= entry["probe/p_invalid"] <= 1 for entry in steps)
+    assert answers["games"] == 16

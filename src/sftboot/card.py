@@ -32,7 +32,7 @@ def _facts(params: Params, stage: str, trained: dict) -> dict:
         "sft.learning_rate": params.sft.learning_rate,
         "sft.lora.enabled": params.sft.lora.enabled,
     }
-    if stage == "rl":
+    if stage.startswith("rl"):
         rl = params.rl
         facts |= {
             "rl.steps": rl.steps,
@@ -59,6 +59,7 @@ def write_card(folder: Path, stage: str, params: Params, trained: dict) -> None:
     what = {
         "sft": "The student after the SFT warm-up on the teacher's filtered games: it has learnt the answer format and legal moves",
         "rl": f"The student after multi-turn RL (TRL's GRPOTrainer) in the {env_name} environment, starting from the SFT checkpoint",
+        "rl_without_sft": f"The base student after the same multi-turn RL in the {env_name} environment, without the SFT warm-up: the recipe's control",
     }[stage]
     body = f"""# sftboot student: {stage}
 

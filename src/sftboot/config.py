@@ -156,6 +156,22 @@ class RewardWeights(Section):
     invalid: float = Field(ge=0, description="times the -0.1 for a game with any malformed or illegal answer")
 
 
+class WeakSpotParams(Section):
+    """GRPO groups that start where the SFT student's exact evaluation loses reward (sftboot.weakspots)."""
+
+    share: float = Field(ge=0, le=1, description="of the run's groups; the rest open a fresh game")
+    limit: int = Field(ge=1, description="the costliest positions kept")
+    refresh_every: int = Field(ge=1, description="steps between exact evaluations of the model being trained, which find its spots anew")
+
+
+class ProbeParams(Section):
+    """The best move's probability at the costliest weak spots, logged during RL (sftboot.spotprobe)."""
+
+    every: int = Field(ge=1, description="steps between probes")
+    spots: int = Field(ge=1, description="the costliest judged spots probed")
+    samples: int = Field(ge=1, description="answers sampled per spot at rl.temperature")
+
+
 class RLParams(Section):
     steps: int = Field(ge=1)
     learning_rate: float = Field(gt=0, lt=1)
@@ -176,6 +192,8 @@ class RLParams(Section):
         description="an invalid answer ends a training game as a loss, so GRPO's blame falls on the turns "
         "that led to it, not on the retry and the rest of the game; evaluation always allows the retry",
     )
+    weak_spots: WeakSpotParams
+    probe: ProbeParams
     lora: LoraParams
 
     @model_validator(mode="after")

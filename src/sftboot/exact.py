@@ -18,6 +18,7 @@ MOVE_SCHEMA = {
     "reach": pl.Float64,  # the probability that a game meets this position and the policy answers it
     "board": pl.String,  # the position the answer was given in, as the environment writes it
     "turn": pl.Int64,
+    "history": pl.List(pl.Struct({"role": pl.String, "content": pl.String})),  # the conversation the answer was given in
     "answer": pl.String,
     "cell": pl.Int64,  # null: the answer was no legal move
     "keeps_value": pl.Boolean,  # the move keeps the position's minimax outcome (win, draw or loss)

@@ -11,7 +11,7 @@ import polars as pl
 if TYPE_CHECKING:
     from sftboot.envs.base import Environment
 
-MODELS = ("teacher", "base", "sft", "rl")
+MODELS = ("teacher", "base", "sft", "rl", "rl_without_sft")
 COLUMNS = ("win", "draw", "loss", "format", "invalid_games")
 
 
@@ -105,7 +105,9 @@ def render_report(evals: dict, counts: dict, stage_seconds: dict, environment: E
     suites = list(environment.suites)
     for suite in suites:
         lines += [f"## Against {environment.title(suite)}", ""] + outcome_table(evals, environment, suite) + [""]
-    lines += ["## What each stage changed (percentage points)", ""] + differences(evals, suites, [("sft", "base"), ("rl", "sft")]) + [""]
+    lines += (
+        ["## What each stage changed (percentage points)", ""] + differences(evals, suites, [("sft", "base"), ("rl", "sft"), ("rl_without_sft", "base")]) + [""]
+    )
     lines += ["## Student minus teacher (percentage points)", ""]
     lines += differences(evals, suites, [("base", "teacher"), ("sft", "teacher"), ("rl", "teacher")]) + [""]
     lines += extras
@@ -118,16 +120,34 @@ def render_report(evals: dict, counts: dict, stage_seconds: dict, environment: E
     if "sft" in counts:
         sft = counts["sft"]
         lines.append(f"- SFT: {sft['steps']} steps, loss {sft['first_loss']} → {sft['final_loss']}, {sft['truncated']} of {sft['examples']} examples truncated")
-    if "rl" in counts:
-        rl = counts["rl"]
-        tenth = max(1, rl["steps"] // 10)
-        lines.append(
-            f"- RL: {rl['steps']} steps, mean game reward over the first {tenth} steps {rl['reward_mean_first_tenth']}, over the last {tenth} {rl['reward_mean_last_tenth']}"
-        )
+    for name, title in (("rl", "RL"), ("rl_without_sft", "RL without SFT")):
+        if name in counts:
+            lines += rl_lines(title, counts[name])
     lines += ["", "## Stage times (seconds, metrics/timings/)", ""]
     lines += [f"- {stage}: {seconds}" for stage, seconds in stage_seconds.items() if seconds is not None]
     lines += ["", "Plots: `dvc plots show` (outcomes per model and opponent, SFT loss, RL rewards); `report_outcomes.png`; `report_lines.png`.", ""]
     return "\n".join(lines)
+
+
+def rl_lines(title: str, rl: dict) -> list[str]:
+    """The reward trend, and what RL did at the starting student's costliest positions (sftboot.spotprobe)."""
+    tenth = max(1, rl["steps"] // 10)
+    lines = [
+        f"- {title}: {rl['steps']} steps, mean game reward over the first {tenth} steps {rl['reward_mean_first_tenth']}, over the last {tenth} {rl['reward_mean_last_tenth']}"
+    ]
+    spots = rl.get("spots", {})
+    if "p_best_first" in spots:
+        first, last = spots["probe_steps"]
+        lines.append(
+            f"  - at the costliest positions, best move sampled {100 * spots['p_best_first']:.1f} % (step {first}) → {100 * spots['p_best_last']:.1f} % "
+            f"(step {last}), no legal move {100 * spots['p_invalid_first']:.1f} % → {100 * spots['p_invalid_last']:.1f} %"
+        )
+    if spots:
+        lines.append(
+            f"  - groups started there: {spots.get('spot_groups', 0)}; games from an opening that reached one: {spots.get('opening_games_at_spots', 0)}; "
+            f"groups whose games there scored differently: {spots.get('groups_with_signal_at_spots', 0)}"
+        )
+    return lines
 
 
 OUTCOME_COLOURS = {"win": "#2e7d32", "draw": "#9e9e9e", "loss": "#c62828"}

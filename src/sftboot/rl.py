@@ -6,7 +6,10 @@ carrying their sampling log-probs. Rewards are the environment's own outcome, fo
 invalid-move scores, passed to the reward functions as extra fields, never re-parsed from text.
 
 TRL hands `rollout_func` each prompt already repeated `num_generations` times in a row; each such
-block is one GRPO group and plays one game seed (same opening, same opponent p) many times.
+block is one GRPO group and plays one game seed (same opening, same opponent p) many times. A share
+of the groups (`rl.weak_spots.share`) starts instead at a position where the student's exact
+evaluation loses reward, the earlier turns replayed as the conversation (sftboot.weakspots); the
+spots come from the starting model's evaluation and are found anew on the model in training.
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ from sftboot.device import CPU, Placement
 from sftboot.envs.base import Environment, GameSpec, game_specs
 from sftboot.generation import StudentPolicy
 from sftboot.rollout import play_games
+from sftboot.spotprobe import SpotProbe
+from sftboot.weakspots import WeakSpot, WeakSpots, passes_through
 
 
 def prompt_dataset(params: RLParams, environment: Environment, seed: int):
@@ -51,21 +56,25 @@ def group_spec(prompt: list[dict], seed: int, step: int, group: int, params: RLP
     raise ValueError("no game seed reproduces this opening")
 
 
-def make_rollout_func(params: RLParams, environment: Environment, seed: int, tokenizer, answers: Counter):
-    """TRL's rollout_func; `answers` counts the games, the model's answers and those cut at `rl.max_tokens_per_turn`."""
+def make_rollout_func(params: RLParams, environment: Environment, seed: int, tokenizer, answers: Counter, spots: WeakSpots, visits: Counter):
+    """TRL's rollout_func; `answers` counts the games, the model's answers and those cut at `rl.max_tokens_per_turn`;
+    `visits` how the step's games met the weak spots (see `count_visits`). A group that `spots` sends to a
+    weak spot plays from there instead of its dataset opening (the prompt TRL trains on is the game's own)."""
 
     def rollout_func(prompts: list[list[dict]], trainer) -> dict:
         step = trainer.state.global_step
         size = params.num_generations
         process = trainer.accelerator.process_index  # several processes: each plays its own share of the step's groups
         first_group = process * (len(prompts) // size)
-        specs = []
+        specs, started_at = [], []
         for local in range(len(prompts) // size):
             if any(prompt != prompts[local * size] for prompt in prompts[local * size : (local + 1) * size]):
                 raise RuntimeError("a GRPO group reached rollout_func split across processes; rl.games_per_step must divide evenly")
             group = first_group + local
-            spec = group_spec(prompts[local * size], seed, step, group, params, environment)
-            specs += [GameSpec(game_id=group * size + k, seed=spec.seed, p=spec.p) for k in range(size)]
+            spot = spots.draw(seed, step, group)
+            spec = spot.spec if spot else group_spec(prompts[local * size], seed, step, group, params, environment)
+            started_at.append(spot)
+            specs += [GameSpec(game_id=group * size + k, seed=spec.seed, p=spec.p, opening=spec.opening) for k in range(size)]
         model = trainer.accelerator.unwrap_model(trainer.model)
         was_training = model.training
         model.eval()
@@ -89,6 +98,7 @@ def make_rollout_func(params: RLParams, environment: Environment, seed: int, tok
         )
         model.train(was_training)
         answers.update(games=games.height, total=int(games["turns"].sum()), at_cap=int(games["answers_at_cap"].sum()))
+        visits.update(count_visits(games, started_at, size, spots.spots))
         return {
             "prompt_ids": games["prompt_ids"].to_list(),
             "completion_ids": games["completion_ids"].to_list(),
@@ -100,6 +110,26 @@ def make_rollout_func(params: RLParams, environment: Environment, seed: int, tok
         }
 
     return rollout_func
+
+
+def count_visits(games, started_at: list[WeakSpot | None], size: int, spots: list[WeakSpot]) -> Counter:
+    """How the step's games met the weak spots: groups started at one, games from an opening that passed
+    through one, and groups whose games there scored differently (GRPO's only signal at the spot)."""
+    counted = Counter()
+    for index, spot in enumerate(started_at):
+        group = games.slice(index * size, size)
+        if spot is None:
+            met = [
+                reward
+                for moves, opened, reward in zip(group["moves"].to_list(), group["opponent_started"].to_list(), group["reward_total"].to_list())
+                if any(passes_through(moves, opened, weak) for weak in spots)
+            ]
+            counted["opening_games_at_spots"] += len(met)
+        else:
+            met = group["reward_total"].to_list()
+            counted["spot_groups"] += 1
+        counted["groups_with_signal_at_spots"] += len(set(met)) > 1
+    return counted
 
 
 def outcome_reward(completions, reward_outcome, **kwargs) -> list[float]:
@@ -138,8 +168,11 @@ def latest_checkpoint(work_dir: Path) -> Path | None:
     return checkpoints[-1] if checkpoints else None
 
 
-def train_rl(model, tokenizer, params: RLParams, environment: Environment, seed: int, work_dir: Path, callbacks: list, place: Placement = CPU):
-    """GRPO on whole games; resumes from the newest checkpoint in `work_dir` when a run was cut short.
+def train_rl(
+    model, tokenizer, params: RLParams, environment: Environment, seed: int, work_dir: Path, callbacks: list, place: Placement = CPU, spots: list[WeakSpot] = ()
+):
+    """GRPO on whole games, a share of them from the starting student's weak `spots`; resumes from the newest
+    checkpoint in `work_dir` when a run was cut short (the spots then start from `spots` again).
 
     Returns the trained model, the log history, and the games played, answers given and answers cut at the token budget."""
     from trl import GRPOConfig, GRPOTrainer
@@ -173,8 +206,15 @@ def train_rl(model, tokenizer, params: RLParams, environment: Environment, seed:
         train_dataset=prompt_dataset(params, environment, seed),
         processing_class=tokenizer,
         peft_config=lora_config(params.lora),
-        rollout_func=make_rollout_func(params, environment, seed, tokenizer, answers := Counter()),
-        callbacks=[ZeroVarianceWarning(), *callbacks],
+        rollout_func=make_rollout_func(
+            params, environment, seed, tokenizer, answers := Counter(), weak := WeakSpots(list(spots), params.weak_spots, environment), visits := Counter()
+        ),
+        callbacks=[
+            ZeroVarianceWarning(),
+            weak.refresher(tokenizer, params.max_tokens_per_turn, seed),
+            SpotProbe(environment, tokenizer, list(spots)[: params.probe.spots], visits, params.probe, params.temperature, params.max_tokens_per_turn, seed),
+            *callbacks,
+        ],
     )
     checkpoint = latest_checkpoint(work_dir)
     trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)

@@ -99,7 +99,7 @@ class LiveGame:
 
 def _journal_path(journal_dir: Path, policy_id: str, specs: list[GameSpec], environment: Environment, forfeit_invalid: bool) -> Path:
     """A journal per (policy, games, rules): a changed param never resumes from another run's games."""
-    fingerprint = json.dumps([policy_id, environment.describe(), forfeit_invalid, [(s.game_id, s.seed, s.p) for s in specs]])
+    fingerprint = json.dumps([policy_id, environment.describe(), forfeit_invalid, [(s.game_id, s.seed, s.p, *s.opening) for s in specs]])
     return journal_dir / f"{hashlib.sha256(fingerprint.encode()).hexdigest()[:16]}.jsonl"
 
 
@@ -145,7 +145,7 @@ def play_games(
     try:
         while pending or live:
             if not live:  # whole waves: a batched decoder keeps one KV cache per wave of games
-                live = [LiveGame(environment.episode(spec, forfeit_invalid)) for spec in pending[:batch_size]]
+                live = [LiveGame(environment.start(spec, forfeit_invalid)) for spec in pending[:batch_size]]
                 pending = pending[batch_size:]
             started = time.perf_counter()
             replies = policy.respond([game.env.messages for game in live], [game.env.spec.seed for game in live])

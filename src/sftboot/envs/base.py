@@ -37,6 +37,7 @@ class GameSpec:
     game_id: int
     seed: int
     p: float
+    opening: tuple[str, ...] = ()  # answers replayed before play starts: RL's games from the student's weak positions
 
 
 @dataclass
@@ -168,6 +169,14 @@ class Environment(ABC):
             if episode.done:
                 raise ValueError("the game ended before all recorded answers were played")
             episode.step(answer)
+        return episode
+
+    def start(self, spec: GameSpec, forfeit_invalid: bool = False) -> Episode:
+        """A new episode for `spec` with its `opening` answers already played (they keep their retries)."""
+        if not spec.opening:
+            return self.episode(spec, forfeit_invalid)
+        episode = self.replay(spec, list(spec.opening))
+        episode.forfeit_invalid = forfeit_invalid
         return episode
 
     def title(self, suite: str) -> str:

@@ -128,7 +128,15 @@ def _move_row(opponent: str, line: _Line, answer: str, after: TicTacToeEnv) -> d
     legal = after.invalid_moves == before.invalid_moves
     cell = after.moves[len(before.moves)] if legal else None
     judged = _judge(before.board, cell, before.spec.p) if legal else {"keeps_value": None, "regret": None, "best_cells": None}
-    return {"opponent": opponent, "reach": line.probability, "board": before.board, "turn": before.turns + 1, "answer": answer, "cell": cell} | judged
+    return {
+        "opponent": opponent,
+        "reach": line.probability,
+        "board": before.board,
+        "turn": before.turns + 1,
+        "history": before.messages,
+        "answer": answer,
+        "cell": cell,
+    } | judged
 
 
 def play_every_line(policy: Policy, opponent: str, p: float, max_turns: int, batch_size: int) -> tuple[pl.DataFrame, pl.DataFrame]:
