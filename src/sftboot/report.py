@@ -43,7 +43,8 @@ def outcome_table(evals: dict[str, dict], environment: Environment, suite: str) 
         result = evals[model][suite]
         cells = " | ".join(_cell(result[column]) for column in COLUMNS)
         quality = (f" {_cell(result['move_quality'])} |" if "move_quality" in result else " – |") if judged else ""
-        published = f" {'/'.join(str(v) for v in reference['published'][model])} |" if reference else ""
+        row = reference["published"].get(model) if reference else None  # the reference ran no control without SFT
+        published = (f" {'/'.join(str(v) for v in row)} |" if row else " – |") if reference else ""
         lines.append(f"| {model} | {_kind(result)} | {cells} |{quality} {result['mean_reward']:.3f} |{published}")
     if reference:
         best = reference["best"]
