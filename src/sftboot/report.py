@@ -126,7 +126,11 @@ def render_report(evals: dict, counts: dict, stage_seconds: dict, environment: E
             lines += rl_lines(title, counts[name])
     lines += ["", "## Stage times (seconds, metrics/timings/)", ""]
     lines += [f"- {stage}: {seconds}" for stage, seconds in stage_seconds.items() if seconds is not None]
-    lines += ["", "Plots: `dvc plots show` (outcomes per model and opponent, SFT loss, RL rewards); `report_outcomes.png`; `report_lines.png`.", ""]
+    lines += [
+        "",
+        "Plots: `dvc plots show` (outcomes per model and opponent, SFT loss, RL rewards, RL at the costliest positions); `report_outcomes.png`; `report_lines.png`.",
+        "",
+    ]
     return "\n".join(lines)
 
 
