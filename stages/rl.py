@@ -12,7 +12,7 @@ from its last checkpoint in .sftboot/rl/ (kept per params and SFT model, so a ch
 starts afresh).
 
 `python stages/rl.py base` (stage `rl_without_sft`) runs the same RL from the base student, the
-recipe without its bootstrap, into models/rl_without_sft and metrics/rl_without_sft*.
+recipe without its bootstrap, into models/rl_without_sft and metrics/rl_without_sft* (openings only).
 
     dvc repro rl
 """
@@ -93,7 +93,9 @@ def main() -> None:
     with Live(dir=f"metrics/{name}", dvcyaml=None, save_dvc_exp=False, report=None, resume=resuming) if is_main_process() else nullcontext() as live:
         callbacks = [DVCLiveCallback(live=live)] if live else []
         environment = make_environment(params.env)
-        spots = weak_spots(environment, *exact_results(start), params.rl.weak_spots.limit, params.seed)
+        # the base student has no legal move to improve on: each of its spots is a malformed answer, and
+        # starting there would only lengthen the prompts of a run that has no signal anyway
+        spots = weak_spots(environment, *exact_results(start), params.rl.weak_spots.limit, params.seed) if start == "sft" else []
         trained, history, answers = train_rl(model, tokenizer, params.rl, environment, params.seed, work_dir, callbacks, place, spots)
     leave_processes()
     if not is_main_process():
