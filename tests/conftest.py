@@ -1,3 +1,4 @@
+import collections
 import os
 import shutil
 import subprocess
@@ -10,6 +11,15 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).parent))
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+# two pytest-xdist workers share the cores: torch's idle threads sleep instead of spinning on the other's core
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+
+def pytest_collection_modifyitems(items):
+    """Modules with the most slow tests first: pytest-xdist hands out whole modules in this order
+    (pyproject.toml), so the longest start first and the other worker takes the short ones meanwhile."""
+    slow = collections.Counter(item.module.__name__ for item in items if item.get_closest_marker("slow"))
+    items.sort(key=lambda item: -slow[item.module.__name__])
 
 
 @pytest.fixture

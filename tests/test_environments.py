@@ -131,6 +131,7 @@ def _eval(repo, model):
     return json.loads((repo / f"metrics/eval/{model}.json").read_text())
 
 
+@pytest.mark.slow
 def test_mastermind_runs_the_whole_micro_pipeline(env_repo):
     dvc(env_repo, "exp", "run", "-S", "profile=micro", "-S", "env.name=mastermind")
     for model in ("base", "sft", "rl", "teacher"):
@@ -143,7 +144,8 @@ def test_mastermind_runs_the_whole_micro_pipeline(env_repo):
     commit(env_repo, "mastermind run")
 
 
-def test_a_textarena_game_runs_the_whole_micro_pipeline_with_an_api_teacher(env_repo, monkeypatch):
+@pytest.mark.slow
+def test_a_textarena_game_runs_the_micro_pipeline_to_rl_with_an_api_teacher(env_repo, monkeypatch):
     monkeypatch.setenv("SFTBOOT_TEST_KEY", "local")
     with FakeOpenAI(answer=_bisect) as server:
         overrides = [
@@ -154,7 +156,7 @@ def test_a_textarena_game_runs_the_whole_micro_pipeline_with_an_api_teacher(env_
             "teacher.openai.api_key_env=SFTBOOT_TEST_KEY",
             "student.pretrain.steps=0",
         ]
-        dvc(env_repo, "exp", "run", *[arg for override in overrides for arg in ("-S", override)])
+        dvc(env_repo, "exp", "run", *[arg for override in overrides for arg in ("-S", override)], "evaluate@base", "evaluate@rl")
     teacher = json.loads((env_repo / "metrics/teacher.json").read_text())
     assert teacher["games"] == 40 and teacher["win"]["pct"] == 100
     for model in ("base", "sft", "rl"):

@@ -3,6 +3,7 @@ profiles, reruns of only what a change touches, experiments, metrics, and remote
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -28,7 +29,7 @@ STAGES = {
     "evaluate_teacher",
     "report",
 }
-# -S override -> (stages that must rerun, stages allowed to rerun: those downstream of the change,
+# -S override -> (the stages it reaches (`dvc status`), stages allowed to rerun: those downstream of the change,
 #                 a figure the change must move in `dvc metrics diff`). RL's override is its step count, not
 #                 its learning rate: micro's four games a step may all score alike, and then a learning
 #                 rate would leave every figure but the timing where it was.
@@ -53,6 +54,7 @@ RERUNS = {
         ("metrics/eval/base.json", "random.completion_tokens_per_game"),
     ),
 }
+pytestmark = pytest.mark.slow  # every test here shares one micro run
 MODEL_FILES = ("data/rollouts/teacher.parquet", "data/sft/train.jsonl", "models/sft/model.safetensors", "models/rl/model.safetensors")
 
 
@@ -120,11 +122,43 @@ def test_micro_profile_runs_every_stage_and_a_second_repro_runs_nothing(micro):
     assert (micro.parent / "plots" / "index.html").exists(), html
 
 
+def _set_param(repo, override: str) -> None:
+    """Apply `key=value` to params.yaml, as `dvc exp run -S` does."""
+    key, value = override.split("=")
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    *sections, name = key.split(".")
+    target = params
+    for section in sections:
+        target = target[section]
+    target[name] = yaml.safe_load(value)
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+def _out_of_date(repo) -> set[str]:
+    """The stages `dvc status` names: those a change reaches directly, before any output moves."""
+    status = dvc(repo, "status").stdout
+    return {line.rstrip(":") for line in status.splitlines() if line.endswith(":") and not line.startswith((" ", "\t"))}
+
+
+def _downstream(repo, stages: set[str]) -> set[str]:
+    """The stages and every stage below them in `dvc dag`: all a rerun of them can reach."""
+    edges = [re.findall(r'"([^"]+)"', line) for line in dvc(repo, "dag", "--dot").stdout.splitlines() if "->" in line]
+    reached = set(stages)
+    while grown := {after for before, after in edges if before in reached} - reached:
+        reached |= grown
+    return reached
+
+
 @pytest.mark.parametrize("override", RERUNS)
 def test_a_changed_section_reruns_only_what_lies_downstream(micro, override):
+    """DVC reruns the stages a param reaches and what lies below them; rerunning the stages it reaches
+    (and what they need) is enough to see the figure move, so the test leaves the rest to DVC."""
     _reset(micro)
     must, allowed, (path, figure) = RERUNS[override]
-    ran = _ran(dvc(micro, "exp", "run", "-S", "profile=micro", "-S", override).stdout)
+    _set_param(micro, override)
+    assert _out_of_date(micro) == must
+    assert _downstream(micro, must) <= allowed
+    ran = _ran(dvc(micro, "repro", "--single-item", *sorted(must)).stdout)
     assert must <= ran <= allowed, sorted(ran)
     # the experiment against the committed baseline: the changed key, and a figure it moved
     assert override.split("=")[0] in dvc(micro, "params", "diff", "HEAD").stdout
@@ -167,11 +201,14 @@ def _holds_clock_time(path: str) -> bool:
 
 def test_other_kernels_and_threads_rewrite_every_output_byte_for_byte(micro):
     """Portable arithmetic: another instruction set and thread count retrain the same models, replay the same games
-    and write the same evaluation; only files that hold clock time may differ."""
+    and write the same evaluation; only files that hold clock time may differ. Rerun: every stage that runs a model
+    (the teacher's, data and report stages do no tensor arithmetic)."""
     _reset(micro)
     before = _outs(micro)
     environment = {name: value for name, value in os.environ.items() if name not in portable_env()} | OTHER_ARITHMETIC
-    rerun = subprocess.run([sys.executable, "-m", "dvc", "repro", "--force"], cwd=micro, env=environment, capture_output=True, text=True)
+    with_models = sorted(stage for stage in STAGES if stage.startswith(("base", "sft", "rl", "evaluate@")))
+    command = [sys.executable, "-m", "dvc", "repro", "--force", "--single-item", *with_models]
+    rerun = subprocess.run(command, cwd=micro, env=environment, capture_output=True, text=True)
     assert rerun.returncode == 0, rerun.stdout + rerun.stderr
     after = _outs(micro)
     assert after.keys() == before.keys()

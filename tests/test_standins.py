@@ -144,10 +144,12 @@ def hub_repo(tmp_path_factory, standins):
     return repo
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("arch", ARCHITECTURES)
-def test_each_standin_runs_the_whole_micro_pipeline_with_lora(arch, hub_repo, standins):
+def test_each_standin_runs_the_micro_pipeline_from_base_to_rl_with_lora(arch, hub_repo, standins):
+    """Every stage a student passes through (the control and the report are the default's, tested in test_pipeline)."""
     overrides = ["profile=micro", f"student.model={standins[arch]}", "student.pretrain.steps=0", "sft.lora.enabled=true", "rl.lora.enabled=true"]
-    dvc(hub_repo, "exp", "run", *[arg for override in overrides for arg in ("-S", override)])
+    dvc(hub_repo, "exp", "run", *[arg for override in overrides for arg in ("-S", override)], "evaluate@base", "evaluate@rl")
     base = json.loads((hub_repo / "metrics/base.json").read_text())
     assert base["architecture"] == {"llama3": "LlamaForCausalLM", "qwen3": "Qwen3ForCausalLM", "lfm2": "Lfm2ForCausalLM"}[arch]
     for name in ("base", "sft", "rl"):

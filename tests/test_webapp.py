@@ -19,6 +19,7 @@ from sftboot.envs.base import GameSpec
 from sftboot.envs.tictactoe.game import TicTacToeEnv
 from sftboot.evaluation import evaluate, load_student_policy
 
+pytestmark = pytest.mark.slow  # a server and a browser
 CHROMEDRIVER = shutil.which("chromedriver")
 needs_browser = pytest.mark.skipif(
     not (CHROMEDRIVER and shutil.which("chromium")), reason="Chromium and chromedriver are not installed (.ci/run installs them)"
