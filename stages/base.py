@@ -12,6 +12,7 @@ hub model already has. Every later stage loads models/base through `from_pretrai
 import time
 from pathlib import Path
 
+from sftboot.card import origin, write_card
 from sftboot.config import load_params
 from sftboot.device import placement
 from sftboot.envs import make_environment
@@ -40,6 +41,7 @@ def main() -> None:
             trained, history = pretrain(model, tokenizer, environment, settings, params.seed, WORK_DIR / "pretrain", [], place)
             trained.save_pretrained(folder)
             summary |= {f"pretrain_{name}": value for name, value in log_summary(history, "loss").items()}
+        write_card(folder, "base", params, {"parameters": f"{summary['parameters']:,}"}, origin(params.student.model, params.student.revision))
     write_json(METRICS_OUT, summary)
     write_timing("base", started)
     print(f"base: {summary['model']} ({summary['parameters']:,} parameters) -> {MODEL_OUT}")

@@ -6,7 +6,8 @@ them), with what each stage changed, the student-minus-teacher difference, where
 the data counts and stage times; report_outcomes.png and metrics/report/outcomes.json (a DVC plot)
 show outcomes per model and suite; report_lines.png draws where the students lose (tic-tac-toe:
 lost lines and costliest moves) or how long their episodes last; metrics/summary.json holds the
-headline figures flat, as columns for `dvc exp show`.
+headline figures flat, as columns for `dvc exp show`; models/cards/<student>.md is each student's
+model card with its evaluation (Hugging Face `model-index` results), to ship as its README.md.
 
     dvc repro report
 """
@@ -15,11 +16,13 @@ from pathlib import Path
 
 import polars as pl
 
+from sftboot.card import completed_card
 from sftboot.config import load_params
 from sftboot.envs import make_environment
 from sftboot.errors import exits_cleanly
 from sftboot.io import TIMINGS_DIR, atomic_path, write_json, write_text
 from sftboot.report import key_figures, outcome_rows, plot_outcomes, read_json, render_report, turns_section
+from sftboot.workspace import replace_dir
 
 EVAL_DIR = Path("metrics/eval")
 GAMES_DIR = Path("data/eval")
@@ -28,11 +31,14 @@ PLOT_OUT = Path("report_outcomes.png")
 LINES_PLOT_OUT = Path("report_lines.png")
 OUTCOMES_OUT = Path("metrics/report/outcomes.json")
 SUMMARY_OUT = Path("metrics/summary.json")
+CARDS_OUT = Path("models/cards")  # each student's card with its evaluation, ready to replace models/<name>/README.md
+STUDENTS = ("base", "sft", "rl", "rl_without_sft")
 
 
 @exits_cleanly
 def main() -> None:
-    environment = make_environment(load_params().env)
+    params = load_params()
+    environment = make_environment(params.env)
     evals = {path.stem: read_json(path) for path in sorted(EVAL_DIR.glob("*.json"))}
     counts = {name: read_json(Path(f"metrics/{name}.json")) for name in ("teacher", "filter", "validate", "base", "sft", "rl", "rl_without_sft")}
     seconds = {path.stem.replace("_", " "): read_json(path)["seconds"] for path in sorted(TIMINGS_DIR.glob("*.json"))}
@@ -46,7 +52,12 @@ def main() -> None:
     write_json(SUMMARY_OUT, key_figures(evals, environment))
     with atomic_path(PLOT_OUT) as temporary:
         plot_outcomes(evals, environment, temporary)
-    print(f"report: {REPORT_OUT}, {PLOT_OUT}")
+    with replace_dir(CARDS_OUT) as folder:
+        for name in STUDENTS:
+            card = Path(f"models/{name}/README.md")
+            if name in evals and card.exists():
+                (folder / f"{name}.md").write_text(completed_card(card, name, params.env.name, evals[name]))
+    print(f"report: {REPORT_OUT}, {PLOT_OUT}, {CARDS_OUT}/")
 
 
 if __name__ == "__main__":

@@ -31,7 +31,7 @@ from dvclive import Live
 from transformers.integrations import DVCLiveCallback
 
 from sftboot.budget import FACTS_FILE, check_budget
-from sftboot.card import write_card
+from sftboot.card import inherited, write_card
 from sftboot.config import load_params
 from sftboot.device import is_main_process, launch_processes, leave_processes, placement
 from sftboot.envs import make_environment
@@ -110,7 +110,7 @@ def main() -> None:
         tokenizer.save_pretrained(folder)
         if (model_in / FACTS_FILE).exists():  # what the SFT data said about answer lengths holds for the RL model too
             shutil.copy(model_in / FACTS_FILE, folder / FACTS_FILE)
-        write_card(folder, name, params, {"RL games played": summary["games"], "RL mean game reward": trend})
+        write_card(folder, name, params, {"RL games played": summary["games"], "RL mean game reward": trend}, inherited(model_in))
     write_json(Path(f"metrics/{name}.json"), summary)
     write_timing(name, started, games_per_s=round(answers["games"] / (time.perf_counter() - started), 2))
     shutil.rmtree(work_dir, ignore_errors=True)

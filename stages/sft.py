@@ -16,7 +16,7 @@ from dvclive import Live
 from transformers.integrations import DVCLiveCallback
 
 from sftboot.budget import longest_answer, record_longest_answer
-from sftboot.card import write_card
+from sftboot.card import inherited, write_card
 from sftboot.config import load_params
 from sftboot.device import is_main_process, launch_processes, leave_processes, placement
 from sftboot.errors import exits_cleanly
@@ -66,6 +66,7 @@ def main() -> None:
                 "SFT steps": summary["steps"],
                 "SFT loss, first → last": f"{summary['first_loss']} → {summary['final_loss']}",
             },
+            inherited(MODEL_IN),
         )
     write_json(SUMMARY_OUT, lengths | {"longest_answer_tokens": longest, "processes": place.processes} | summary)
     write_timing("sft", started, steps_per_s=round(summary["steps"] / (time.perf_counter() - started), 2))

@@ -9,6 +9,7 @@ import pytest
 BENCH = Path(__file__).resolve().parents[1] / "bench"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("script, args", [("rollouts.py", ["--games", "8", "--delay", "0"]), ("generation.py", ["--games", "4"])])
 def test_benchmark_runs_and_prints_its_figures(script, args, tiny_model_dir, tmp_path):
     extra = ["--model", str(tiny_model_dir)] if script == "generation.py" else []
@@ -17,6 +18,7 @@ def test_benchmark_runs_and_prints_its_figures(script, args, tiny_model_dir, tmp
     assert "games/s" in result.stdout
 
 
+@pytest.mark.slow
 def test_arithmetic_benchmark_prints_the_same_hashes_on_one_and_two_threads(tmp_path):
     """Portable arithmetic does not depend on the thread count; --native is what it replaces."""
     hashes = []

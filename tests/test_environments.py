@@ -88,6 +88,12 @@ def test_textarena_games_replay_bit_for_bit_however_they_are_batched():
     assert episode.invalid_moves == 2 and "invalid move" in episode.messages[3]["content"]
 
 
+def test_students_are_evaluated_exactly_where_the_environment_enumerates_its_lines():
+    assert builtin("tictactoe").evaluates_exactly and builtin("mastermind").evaluates_exactly
+    assert not make_environment(_env_params(name="textarena")).evaluates_exactly
+    assert not make_environment(_env_params(name="nim", nim=NIM)).evaluates_exactly
+
+
 def test_a_bad_env_section_is_refused_in_one_line():
     with pytest.raises(UserError, match=r"env\.wordle: missing"):
         make_environment(_env_params(name="wordle"))
@@ -162,6 +168,12 @@ def test_a_textarena_game_runs_the_micro_pipeline_to_rl_with_an_api_teacher(env_
     for model in ("base", "sft", "rl"):
         assert _eval(env_repo, model)["default"]["kind"] == "sampled"
     commit(env_repo, "textarena run")
+    # sampled students: their evaluations follow eval.games and eval.seed, through the plan
+    assert json.loads((env_repo / "data/eval/plan.json").read_text()) == {"games": 8, "seed": profile_defaults()["eval"]["seed"]}
+    set_params(env_repo, eval={"games": 6})
+    assert "eval_plan:" in dvc(env_repo, "status").stdout
+    dvc(env_repo, "repro", "--single-item", "eval_plan")
+    assert {"evaluate@base:", "evaluate@sft:", "evaluate@rl:"} <= set(dvc(env_repo, "status").stdout.split())
 
 
 def test_a_users_environment_file_runs_the_teacher_and_validate_stages(project):

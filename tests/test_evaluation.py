@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import polars as pl
+import pytest
 
 from sftboot.envs import builtin
 from sftboot.envs.tictactoe.teacher import ScriptedTeacher
@@ -53,6 +54,7 @@ def test_scripted_teacher_through_the_harness():
     assert results["random"]["format"]["pct"] == 100.0
 
 
+@pytest.mark.slow
 def test_cli_eval_on_a_checkpoint_and_on_bad_input(tiny_model_dir):
     def run(*extra):
         command = [sys.executable, "-m", "sftboot.cli", "eval", "--model", str(tiny_model_dir), "--opponent", "random", "--max-tokens", "8", "--json", *extra]

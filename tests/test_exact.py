@@ -160,6 +160,7 @@ def test_cli_eval_out_keeps_every_line(tmp_path):
     assert pl.read_parquet(out / "moves.parquet").height > 0
 
 
+@pytest.mark.slow
 def test_a_greedy_students_exact_rates_agree_with_its_sampled_games(tiny_sft_dir):
     from sftboot.evaluation import load_student_policy
 

@@ -6,6 +6,7 @@ import json
 import pytest
 import torch
 from conftest import commit, dvc, snapshot_repo
+from huggingface_hub import ModelCard
 
 import sftboot.generation as generation
 from sftboot.config import defaults
@@ -13,7 +14,7 @@ from sftboot.envs import builtin
 from sftboot.envs.base import game_specs
 from sftboot.rollout import play_games
 from sftboot.sft import sft_config, train_sft
-from sftboot.standins import ARCHITECTURES, build_standin
+from sftboot.standins import ARCHITECTURES, LICENSES, build_standin
 from sftboot.student import load_student
 
 END_OF_TURN = {"llama3": "<|eot_id|>", "qwen3": "<|im_end|>", "lfm2": "<|im_end|>"}
@@ -158,4 +159,5 @@ def test_each_standin_runs_the_micro_pipeline_from_base_to_rl_with_lora(arch, hu
         model, tokenizer = load_student(hub_repo / f"models/{name}")
         assert type(model).__name__ == base["architecture"] and "generation" in tokenizer.chat_template
     assert json.loads((hub_repo / "metrics/rl.json").read_text())["steps"] == 1
+    assert ModelCard.load(hub_repo / "models/rl/README.md").data.license == LICENSES[arch]["license"]  # the hub model's, inherited
     commit(hub_repo, f"{arch} run")

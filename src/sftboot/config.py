@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from sftboot.errors import UserError
 
 PARAMS_FILE = Path("params.yaml")
+BUILTIN_PREFIX = "builtin:"  # student.model values sftboot builds from student.builtin instead of loading
 DEFAULT_PROFILE = Path(__file__).resolve().parents[2] / "conf" / "profile" / "default.yaml"
 
 
@@ -252,7 +253,7 @@ class Params(Section):
     @model_validator(mode="after")
     def _pretrain_only_the_builtin(self) -> Params:
         student = self.student
-        if student.pretrain.steps and not student.model.startswith("builtin:"):
+        if student.pretrain.steps and not student.model.startswith(BUILTIN_PREFIX):
             raise ValueError(
                 f"student.pretrain.steps: {student.pretrain.steps} pretrains the builtin student only, and {student.model} is "
                 "pretrained already; set student.pretrain.steps: 0"

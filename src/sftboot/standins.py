@@ -47,6 +47,12 @@ TOKENS = {
     ),
 }
 ARCHITECTURES = tuple(TOKENS)
+# The hub models' licences (Llama 3.2, Qwen3, LFM2), in the card a stand-in carries as a downloaded model does
+LICENSES = {
+    "llama3": {"license": "llama3.2"},
+    "qwen3": {"license": "apache-2.0"},
+    "lfm2": {"license": "other", "license_name": "lfm1.0", "license_link": "LICENSE"},
+}
 
 
 def _config(arch: str, vocab_size: int, tokenizer, init_std: float):
@@ -78,6 +84,7 @@ def build_standin(arch: str, out: Path, seed: int = 0, init_std: float = 0.02, e
     """Write a stand-in of `arch` to `out`, its tokenizer learnt from `environment`'s texts (the project's by default);
     a larger `init_std` makes every input move the output (for exactness tests)."""
     import torch
+    from huggingface_hub import ModelCardData
     from transformers import AutoModelForCausalLM
     from trl import chat_template_utils
 
@@ -96,4 +103,6 @@ def build_standin(arch: str, out: Path, seed: int = 0, init_std: float = 0.02, e
     model.generation_config.eos_token_id = tokenizer.eos_token_id
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)
+    card = ModelCardData(library_name="transformers", **LICENSES[arch]).to_yaml()
+    (out / "README.md").write_text(f"---\n{card}\n---\n\n# A {arch} stand-in: the architecture and chat template at toy size, random weights\n")
     return out

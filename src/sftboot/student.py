@@ -16,12 +16,11 @@ from pathlib import Path
 
 import torch
 
-from sftboot.config import BuiltinModelParams
+from sftboot.config import BUILTIN_PREFIX, BuiltinModelParams
 from sftboot.device import CPU
 from sftboot.envs.base import Environment, game_specs
 from sftboot.errors import UserError
 
-BUILTIN_PREFIX = "builtin:"
 TAGS = ["<think>", "</think>", "<move>", "</move>"]
 CHAT_TEMPLATE = (
     "{% for message in messages %}"

@@ -189,6 +189,11 @@ class Environment(ABC):
         """Every line a deterministic policy can play in `suite`, with probabilities; None: sampled games instead."""
         return None
 
+    @property
+    def evaluates_exactly(self) -> bool:
+        """Whether greedy students get exact evaluation here (the environment overrides `exact_evaluation`)."""
+        return type(self).exact_evaluation is not Environment.exact_evaluation
+
     def reference(self, suite: str) -> dict | None:
         """Published and best possible rates for the report: {"published": {model: (win, draw, loss, format, invalid)}, "best": {...}}."""
         return None
