@@ -117,20 +117,41 @@ def sft_records():
     return records(filter_games(games, ["win", "draw"], deduplicate=False)[0])
 
 
+def _built_once(tmp_path_factory, name: str, build) -> Path:
+    """A folder `build` writes once per pytest run: the first pytest-xdist worker to ask builds it, the other waits and reuses it."""
+    if "PYTEST_XDIST_WORKER" not in os.environ:
+        folder = tmp_path_factory.mktemp(name)
+        build(folder)
+        return folder
+    from filelock import FileLock  # huggingface_hub's own lock
+
+    run = tmp_path_factory.getbasetemp().parent  # this run's, shared by its workers
+    folder = run / name
+    with FileLock(str(run / f"{name}.lock")):
+        if not (folder / ".built").exists():
+            shutil.rmtree(folder, ignore_errors=True)
+            folder.mkdir()
+            build(folder)
+            (folder / ".built").touch()
+    return folder
+
+
 @pytest.fixture(scope="session")
 def tiny_sft_dir(tiny_model_dir, sft_records, tmp_path_factory):
     """The tiny student after a short SFT: it answers in format often enough for RL to see signal."""
-    from sftboot.config import defaults
-    from sftboot.sft import train_sft
-    from sftboot.student import load_student
 
-    model, tokenizer = load_student(tiny_model_dir)
-    params = defaults("sft", epochs=20, max_steps=-1, learning_rate=1e-2, batch_size=8, max_length=1024)
-    trained, _ = train_sft(model, tokenizer, sft_records, params, seed=0, work_dir=tmp_path_factory.mktemp("sft"), callbacks=[])
-    folder = tmp_path_factory.mktemp("tiny_sft")
-    trained.save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return folder
+    def build(folder: Path) -> None:
+        from sftboot.config import defaults
+        from sftboot.sft import train_sft
+        from sftboot.student import load_student
+
+        model, tokenizer = load_student(tiny_model_dir)
+        params = defaults("sft", epochs=20, max_steps=-1, learning_rate=1e-2, batch_size=8, max_length=1024)
+        trained, _ = train_sft(model, tokenizer, sft_records, params, seed=0, work_dir=tmp_path_factory.mktemp("sft"), callbacks=[])
+        trained.save_pretrained(folder)
+        tokenizer.save_pretrained(folder)
+
+    return _built_once(tmp_path_factory, "tiny_sft", build)
 
 
 def free_port() -> int:

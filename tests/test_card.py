@@ -1,5 +1,6 @@
 """Model cards: the origin's licence and hub id flow into every card, and the report stage completes them with the evaluation."""
 
+import huggingface_hub.constants
 from conftest import ROOT
 from huggingface_hub import ModelCard, ModelCardData
 
@@ -20,7 +21,7 @@ def test_the_origin_comes_from_the_models_own_card(tmp_path, monkeypatch):
     finetuned = _card_folder(tmp_path / "mine", license="apache-2.0", base_model="Qwen/Qwen3-0.6B")
     assert origin(str(finetuned))["base_model"] == "Qwen/Qwen3-0.6B" and origin(str(finetuned))["license"] == "apache-2.0"
     assert origin(str(tmp_path))["license"] is None  # a folder without a card: nothing is made up
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)  # read once, at import: the environment variable comes too late
     assert origin("someorg/unreachable") == {"base_model": "someorg/unreachable", "license": None, "license_name": None, "license_link": None}
 
 
