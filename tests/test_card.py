@@ -3,7 +3,9 @@
 import huggingface_hub.constants
 from conftest import ROOT
 from huggingface_hub import ModelCard, ModelCardData
+from huggingface_hub.errors import EntryNotFoundError
 
+import sftboot.card
 from sftboot.card import completed_card, inherited, origin, write_card
 from sftboot.config import load_params
 
@@ -21,6 +23,18 @@ def test_the_origin_comes_from_the_models_own_card(tmp_path, monkeypatch):
     finetuned = _card_folder(tmp_path / "mine", license="apache-2.0", base_model="Qwen/Qwen3-0.6B")
     assert origin(str(finetuned))["base_model"] == "Qwen/Qwen3-0.6B" and origin(str(finetuned))["license"] == "apache-2.0"
     assert origin(str(tmp_path))["license"] is None  # a folder without a card: nothing is made up
+    asked = []
+
+    def hub(repo, filename, revision=None):  # the hub, for two repositories: one with a card, one without
+        asked.append((repo, filename, revision))
+        if repo != "Qwen/Qwen3-0.6B":
+            raise EntryNotFoundError(f"{repo} has no {filename}")
+        return str(finetuned / "README.md")
+
+    monkeypatch.setattr(sftboot.card, "hf_hub_download", hub)
+    assert origin("Qwen/Qwen3-0.6B", revision="abc123")["license"] == "apache-2.0" and asked == [("Qwen/Qwen3-0.6B", "README.md", "abc123")]
+    assert origin("someorg/cardless")["license"] is None
+    monkeypatch.undo()
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)  # read once, at import: the environment variable comes too late
     assert origin("someorg/unreachable") == {"base_model": "someorg/unreachable", "license": None, "license_name": None, "license_link": None}
 

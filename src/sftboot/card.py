@@ -12,7 +12,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from huggingface_hub import EvalResult, ModelCard, ModelCardData
+from huggingface_hub import EvalResult, ModelCard, ModelCardData, hf_hub_download
+from huggingface_hub.errors import EntryNotFoundError
 
 from sftboot.config import BUILTIN_PREFIX, Params
 
@@ -72,8 +73,8 @@ def origin(model: str, revision: str | None = None) -> dict:
         hub_id = _hub_id(folder) or (data.base_model if data else None)
     else:
         try:
-            data = ModelCard.load(model, revision=revision).data if revision else ModelCard.load(model).data
-        except (OSError, ValueError):  # offline, or a repository without a card
+            data = ModelCard.load(hf_hub_download(model, "README.md", revision=revision)).data
+        except (OSError, ValueError, EntryNotFoundError):  # offline, or a repository without a card
             data = None
         hub_id = model
     return {"base_model": hub_id} | {field: getattr(data, field, None) for field in LICENSE_FIELDS}
