@@ -32,7 +32,6 @@ LINES_PLOT_OUT = Path("report_lines.png")
 OUTCOMES_OUT = Path("metrics/report/outcomes.json")
 SUMMARY_OUT = Path("metrics/summary.json")
 CARDS_OUT = Path("models/cards")  # each student's card with its evaluation, ready to replace models/<name>/README.md
-STUDENTS = ("base", "sft", "rl", "rl_without_sft")
 
 
 @exits_cleanly
@@ -53,10 +52,10 @@ def main() -> None:
     with atomic_path(PLOT_OUT) as temporary:
         plot_outcomes(evals, environment, temporary)
     with replace_dir(CARDS_OUT) as folder:
-        for name in STUDENTS:
-            card = Path(f"models/{name}/README.md")
-            if name in evals and card.exists():
-                (folder / f"{name}.md").write_text(completed_card(card, name, params.env.name, evals[name]))
+        for name, evaluation in evals.items():
+            card = Path(f"models/{name}/README.md")  # the students' (the teacher has no folder)
+            if card.exists():
+                (folder / f"{name}.md").write_text(completed_card(card, name, params.env.name, evaluation))
     print(f"report: {REPORT_OUT}, {PLOT_OUT}, {CARDS_OUT}/")
 
 
