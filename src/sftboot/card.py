@@ -52,6 +52,11 @@ def _facts(params: Params, stage: str, trained: dict) -> dict:
     return {f"`{key}`": value for key, value in facts.items()} | trained
 
 
+def _slug(env_name: str) -> str:
+    """The environment's name as a hub tag (a user's `file.py:Class` has characters tags cannot hold)."""
+    return env_name.replace(":", "-").replace("/", "-")
+
+
 def _card_data(path: Path) -> ModelCardData | None:
     return ModelCard.load(path).data if path.is_file() else None
 
@@ -95,7 +100,7 @@ def write_card(folder: Path, stage: str, params: Params, trained: dict, origin_o
     data = ModelCardData(
         library_name="transformers",
         pipeline_tag="text-generation",
-        tags=["sftboot", env_name.replace(":", "-").replace("/", "-"), {"base": "base", "sft": "sft"}.get(stage, "grpo")],
+        tags=["sftboot", _slug(env_name), {"base": "base", "sft": "sft"}.get(stage, "grpo")],
         **{key: value for key, value in origin_of.items() if value},
     )
     what = {
@@ -154,7 +159,7 @@ FIGURES = (("win", "win %"), ("draw", "draw %"), ("loss", "loss %"), ("format", 
 def completed_card(card_path: Path, stage: str, env_name: str, evaluation: dict) -> str:
     """The stage's card with its evaluation: a table per suite in the text and `model-index` results in the metadata."""
     card = ModelCard.load(card_path)
-    card.data.model_name = f"sftboot-{env_name.replace(':', '-').replace('/', '-')}-{stage}"
+    card.data.model_name = f"sftboot-{_slug(env_name)}-{stage}"
     card.data.eval_results = [
         EvalResult(
             task_type="text-generation",
