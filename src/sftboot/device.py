@@ -47,9 +47,15 @@ def portable_env() -> dict[str, str]:
     ATen's AVX2 kernels (the same machine code on every x86-64 CPU since 2015) instead of the AVX-512 or
     AMX ones torch picks where it can, or its baseline kernels where AVX2 is missing or the CPU is not
     x86; oneMKL's vendor-neutral branch instead of the code path it picks per CPU vendor and model; a
-    fixed cuBLAS workspace, which torch's deterministic algorithms need on CUDA.
+    fixed cuBLAS workspace, which torch's deterministic algorithms need on CUDA; Inductor's deterministic
+    mode, should anything compile.
     """
-    return {"ATEN_CPU_CAPABILITY": "avx2" if _has_avx2() else "default", "MKL_CBWR": "COMPATIBLE", "CUBLAS_WORKSPACE_CONFIG": ":4096:8"}
+    return {
+        "ATEN_CPU_CAPABILITY": "avx2" if _has_avx2() else "default",
+        "MKL_CBWR": "COMPATIBLE",
+        "CUBLAS_WORKSPACE_CONFIG": ":4096:8",
+        "TORCHINDUCTOR_DETERMINISTIC": "1",
+    }
 
 
 def _has_avx2() -> bool:
@@ -74,8 +80,16 @@ def use_portable_arithmetic() -> None:
             "set compute.portable: false here, or start a new process"
         )
     torch.set_num_threads(PORTABLE_THREADS)
-    torch.use_deterministic_algorithms(True)
+    _use_deterministic_algorithms()
     torch.utils.deterministic.fill_uninitialized_memory = False  # NaN-filling every new tensor costs a fifth of a CPU step and changes no result
+
+
+def _use_deterministic_algorithms() -> None:
+    """`torch.use_deterministic_algorithms(True)` without its import of the compiler's config (a second per process):
+    Inductor reads TORCHINDUCTOR_DETERMINISTIC when it is first imported, and is told directly if it already is."""
+    torch._C._set_deterministic_algorithms(True)
+    if "torch._inductor.config" in sys.modules:
+        sys.modules["torch._inductor.config"].deterministic = True
 
 
 def placement(device: str = "auto", dtype: str = "auto", processes: int = 1, portable: bool = False) -> Placement:
