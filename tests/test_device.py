@@ -51,6 +51,23 @@ def test_portable_arithmetic_refuses_a_process_whose_kernels_are_chosen(monkeypa
         placement("cpu", portable=True)
 
 
+DETERMINISM = """
+import sys
+import torch
+from sftboot.device import placement
+placement("cpu", portable=True)
+print(torch.are_deterministic_algorithms_enabled(), "torch._inductor.config" in sys.modules)
+import torch._inductor.config
+print(torch._inductor.config.deterministic)
+"""
+
+
+def test_portable_arithmetic_turns_on_deterministic_algorithms_for_aten_and_inductor_without_importing_the_compiler():
+    result = subprocess.run([sys.executable, "-c", DETERMINISM], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["True", "False", "True"]
+
+
 GRADIENT_HASH = """
 import hashlib, sys
 from sftboot.device import placement
