@@ -81,11 +81,28 @@ def repo(tmp_path):
     return snapshot_repo(tmp_path / "repo")
 
 
-def dvc(folder: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    result = subprocess.run([sys.executable, "-m", "dvc", *args], cwd=folder, capture_output=True, text=True)
+def dvc(folder: Path, *args: str, check: bool = True, env: dict | None = None) -> subprocess.CompletedProcess:
+    result = subprocess.run([sys.executable, "-m", "dvc", *args], cwd=folder, capture_output=True, text=True, env={**os.environ, **(env or {})})
     if check and result.returncode != 0:
         raise AssertionError(f"dvc {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
     return result
+
+
+def micro_run_with_api_teacher(repo: Path, answer, settings: list[str], targets: list[str]) -> None:
+    """`dvc exp run` of the micro profile for an environment with no scripted teacher: an API teacher (a local
+    fake server answering with `answer(messages)`) and a builtin student without pretraining."""
+    from sftboot.fake_openai import FakeOpenAI
+
+    with FakeOpenAI(answer=answer) as server:
+        overrides = [
+            "profile=micro",
+            "teacher.policy=openai",
+            f"teacher.openai.base_url={server.base_url}",
+            "teacher.openai.api_key_env=SFTBOOT_TEST_KEY",
+            "student.pretrain.steps=0",
+            *settings,
+        ]
+        dvc(repo, "exp", "run", *[arg for override in overrides for arg in ("-S", override)], *targets, env={"SFTBOOT_TEST_KEY": "local"})
 
 
 TINY = {"vocab_size": 400, "hidden_size": 64, "intermediate_size": 128, "num_layers": 2, "num_heads": 2}

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 import yaml
-from conftest import ROOT, commit, dvc, run_stage, set_params, snapshot_repo
+from conftest import ROOT, commit, dvc, micro_run_with_api_teacher, run_stage, set_params, snapshot_repo
 
 from sftboot.config import EnvParams, profile_defaults
 from sftboot.envs import builtin, make_environment
@@ -17,7 +17,6 @@ from sftboot.envs.base import GameSpec, game_specs
 from sftboot.envs.mastermind import all_codes, codes_of_kind, pegs_for
 from sftboot.errors import UserError
 from sftboot.evaluation import evaluate
-from sftboot.fake_openai import FakeOpenAI
 from sftboot.rollout import play_games
 
 NIM = {"class": "docs/examples/nim.py:Nim", "max_turns": 8, "stones": 15}
@@ -151,18 +150,8 @@ def test_mastermind_runs_the_whole_micro_pipeline(env_repo):
 
 
 @pytest.mark.slow
-def test_a_textarena_game_runs_the_micro_pipeline_to_rl_with_an_api_teacher(env_repo, monkeypatch):
-    monkeypatch.setenv("SFTBOOT_TEST_KEY", "local")
-    with FakeOpenAI(answer=_bisect) as server:
-        overrides = [
-            "profile=micro",
-            "env.name=textarena",
-            "teacher.policy=openai",
-            f"teacher.openai.base_url={server.base_url}",
-            "teacher.openai.api_key_env=SFTBOOT_TEST_KEY",
-            "student.pretrain.steps=0",
-        ]
-        dvc(env_repo, "exp", "run", *[arg for override in overrides for arg in ("-S", override)], "evaluate@base", "evaluate@rl")
+def test_a_textarena_game_runs_the_micro_pipeline_to_rl_with_an_api_teacher(env_repo):
+    micro_run_with_api_teacher(env_repo, _bisect, ["env.name=textarena"], ["evaluate@base", "evaluate@rl"])
     teacher = json.loads((env_repo / "metrics/teacher.json").read_text())
     assert teacher["games"] == 40 and teacher["win"]["pct"] == 100
     for model in ("base", "sft", "rl"):

@@ -41,15 +41,31 @@ class TextArenaParams(Section):
     max_turns: int = Field(ge=1, le=100, description="assistant turns before the game ends as a loss")
 
 
+class VerifiersSuite(Section):
+    split: Literal["train", "eval"] = Field(description="the environment's dataset (train) or its eval_dataset (eval) to draw rows from")
+    args: dict = Field(description="load_environment's keyword arguments for this suite, over env.verifiers.args")
+
+
+class VerifiersParams(Section):
+    environment: str = Field(min_length=1, description="a module with load_environment (an installed Verifiers environment) or path/to/file.py")
+    args: dict = Field(description="load_environment's keyword arguments")
+    suites: dict[str, VerifiersSuite] = Field(min_length=1, description="evaluation suites by name")
+    win_reward: float = Field(description="the rubric's reward at or above which a game is a win, where its state names no outcome")
+    max_turns: int = Field(ge=1, le=100, description="assistant turns before the game ends as a loss")
+
+
 class EnvParams(BaseModel):
     """`name` picks the environment; its own section (`env.<name>`) holds its settings. A user's own
     environment brings its own section (with its `class`), so unknown sections are kept for it and checked by that class."""
 
     model_config = ConfigDict(extra="allow", frozen=True)
-    name: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", description="the section of the environment to play: tictactoe | mastermind | textarena | your own")
+    name: str = Field(
+        pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", description="the section of the environment to play: tictactoe | mastermind | textarena | verifiers | your own"
+    )
     tictactoe: TicTacToeParams
     mastermind: MastermindParams
     textarena: TextArenaParams
+    verifiers: VerifiersParams
 
 
 class ScriptedTeacherParams(Section):

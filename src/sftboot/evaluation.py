@@ -8,7 +8,7 @@ game with its probability.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -56,7 +56,8 @@ def evaluate(environment: Environment, policy: Policy, suites: list[str], games:
             game_frames.append(lines)
             move_frames.append(moves)
             continue
-        played = play_games(environment, policy, game_specs(games, seed, p, p), batch_size, description=f"{policy.policy_id} vs {opponent}")
+        specs = [replace(spec, suite=opponent) for spec in game_specs(games, seed, p, p)]
+        played = play_games(environment, policy, specs, batch_size, description=f"{policy.policy_id} vs {opponent}")
         metrics[opponent] = {"kind": "sampled"} | summarize(played)
         weighted = played.select(list(GAME_SCHEMA)).with_columns(opponent=pl.lit(opponent), probability=pl.lit(1 / played.height))
         game_frames.append(weighted.select(list(LINE_SCHEMA)))

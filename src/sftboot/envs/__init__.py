@@ -1,6 +1,6 @@
 """Environments: the task every stage plays, chosen by `env.name` in params.
 
-`env.name` names a section of `env`: a builtin (tictactoe, mastermind, textarena), or your own, whose
+`env.name` names a section of `env`: a builtin (tictactoe, mastermind, textarena, verifiers), or your own, whose
 section holds its settings and `class`, the class as `module:Class` or `path/to/file.py:Class`
 (docs/environments.md shows how to write one).
 
@@ -11,20 +11,17 @@ section holds its settings and `class`, the class as `module:Class` or `path/to/
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
-import sys
-from pathlib import Path
-
 from pydantic import ValidationError
 
 from sftboot.envs.base import Environment
 from sftboot.errors import UserError
+from sftboot.modules import import_user_module
 
 BUILTIN = {
     "tictactoe": "sftboot.envs.tictactoe:TicTacToe",
     "mastermind": "sftboot.envs.mastermind:Mastermind",
     "textarena": "sftboot.envs.textarena:TextArena",
+    "verifiers": "sftboot.envs.verifiers:Verifiers",
 }
 
 
@@ -36,19 +33,7 @@ def environment_class(target: str) -> type[Environment]:
         raise UserError(
             f"env: {target!r} is not an environment; use one of {', '.join(BUILTIN)}, or give your section a class: module:Class or path/to/file.py:Class"
         )
-    try:
-        if module_name.endswith(".py"):
-            path = Path(module_name)
-            if not path.exists():
-                raise UserError(f"env: no file {module_name}; give the path from the project root")
-            spec = importlib.util.spec_from_file_location(f"sftboot_env_{path.stem}", path)
-            module = importlib.util.module_from_spec(spec)
-            sys.modules[spec.name] = module  # dataclasses and pickling look a class's module up there
-            spec.loader.exec_module(module)
-        else:
-            module = importlib.import_module(module_name)
-    except ImportError as error:
-        raise UserError(f"env: cannot import {module_name} ({error}); install it or fix the name") from None
+    module = import_user_module(module_name, "env")
     found = getattr(module, class_name, None)
     if not (isinstance(found, type) and issubclass(found, Environment)):
         raise UserError(f"env: {module_name} has no Environment subclass {class_name!r}")

@@ -38,6 +38,7 @@ class GameSpec:
     seed: int
     p: float
     opening: tuple[str, ...] = ()  # answers replayed before play starts: RL's games from the student's weak positions
+    suite: str = ""  # the evaluation suite a game belongs to ("" for training games), for environments whose suites differ in more than p
 
 
 @dataclass
