@@ -1,0 +1,56 @@
+"""dvc.yaml's deps cannot drift from the code: every sftboot module a stage script imports, directly or through
+other modules (any import statement, module-level or inside a function), is one of the stage's deps or lies in a
+folder that is, so editing it reruns the stage."""
+
+import ast
+from pathlib import Path
+
+import yaml
+from conftest import ROOT
+
+SOURCE = ROOT / "src"
+
+
+def _module_file(name: str) -> Path | None:
+    base = SOURCE.joinpath(*name.split("."))
+    for candidate in (base / "__init__.py", base.with_suffix(".py")):
+        if candidate.exists():
+            return candidate
+    return None
+
+
+def _imported_files(path: Path) -> set[Path]:
+    """The sftboot files an import in `path` runs: each module named and every package above it (its __init__ runs first)."""
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names |= {node.module} | {f"{node.module}.{alias.name}" for alias in node.names}  # `from package import module`
+    files = set()
+    for name in (name for name in names if name.split(".")[0] == "sftboot"):
+        parts = name.split(".")
+        files |= {found for i in range(1, len(parts) + 1) if (found := _module_file(".".join(parts[:i])))}
+    return files
+
+
+def _closure(script: Path) -> set[Path]:
+    seen, pending = set(), [script]
+    while pending:
+        path = pending.pop()
+        if path not in seen:
+            seen.add(path)
+            pending.extend(_imported_files(path))
+    return {path for path in seen if SOURCE in path.parents}
+
+
+def test_every_module_a_stage_imports_is_one_of_its_deps():
+    missing = {}
+    for name, stage in yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"].items():
+        body = stage.get("do", stage)  # a foreach stage's template
+        deps = [dep for dep in body["deps"] if isinstance(dep, str)]
+        for path in _closure(ROOT / body["cmd"].split()[1]):
+            relative = path.relative_to(ROOT).as_posix()
+            if not any(relative == dep or relative.startswith(dep.rstrip("/") + "/") for dep in deps):
+                missing.setdefault(name, []).append(relative)
+    assert not missing, f"add to the stages' deps in dvc.yaml: {missing}"
