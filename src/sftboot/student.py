@@ -11,6 +11,7 @@ with `save_pretrained` and from then on loaded like any other model.
 from __future__ import annotations
 
 import random
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from sftboot.envs.base import Environment, game_specs
 from sftboot.errors import UserError
 
 TAGS = ["<think>", "</think>", "<move>", "</move>"]
+GENERATION_MARKER = re.compile(r"\{%-?\s*generation\s*-?%\}")  # what marks a training template's answers
 CHAT_TEMPLATE = (
     "{% for message in messages %}"
     "{% if message['role'] == 'assistant' %}"
@@ -163,7 +165,9 @@ def use_training_template(tokenizer) -> None:
     The variant marks the answers with `{% generation %}` for SFT's loss and renders earlier turns as
     they were written (Qwen3's own template drops their thinking), so a game's tokens only ever grow.
     """
-    from trl.chat_template_utils import get_training_chat_template
+    if GENERATION_MARKER.search(tokenizer.chat_template):  # sftboot's own, or one patched before it was saved: TRL would keep it
+        return
+    from trl.chat_template_utils import get_training_chat_template  # a second and more to import, so only when it can matter
 
     try:
         patched = get_training_chat_template(tokenizer)
