@@ -11,7 +11,7 @@ from conftest import ROOT, commit, micro_run_with_api_teacher, run_stage, set_pa
 
 from sftboot.config import VerifiersParams, profile_defaults
 from sftboot.envs.base import GameSpec, game_specs
-from sftboot.envs.verifiers import Verifiers
+from sftboot.envs.verifiers import Verifiers, import_verifiers
 from sftboot.errors import UserError
 from sftboot.evaluation import evaluate
 from sftboot.fake_openai import FakeOpenAI
@@ -173,6 +173,17 @@ def test_the_stages_play_a_single_turn_environment_with_an_api_teacher(games_fil
 def test_a_broken_environment_is_refused_in_one_line(games_file, changes, message):
     with pytest.raises(UserError, match=message):
         _env(**changes)
+
+
+def test_a_missing_or_unsupported_verifiers_is_refused_in_one_line(monkeypatch):
+    import verifiers
+
+    monkeypatch.setattr(verifiers, "__version__", "0.4.0")
+    with pytest.raises(UserError, match=r"^env\.verifiers: verifiers 0\.4\.0 is installed; sftboot speaks its classic API, verifiers>=0\.2,<0\.4: pip install"):
+        import_verifiers()
+    monkeypatch.setitem(sys.modules, "verifiers", None)  # what an environment without the extra sees
+    with pytest.raises(UserError, match=r"^env\.name=verifiers needs Verifiers: pip install -e '\.\[verifiers\]'$"):
+        import_verifiers()
 
 
 def test_a_failing_env_response_or_rubric_stops_in_one_line_and_loses_no_finished_game(games_file, tmp_path):
