@@ -165,7 +165,9 @@ def use_training_template(tokenizer) -> None:
     The variant marks the answers with `{% generation %}` for SFT's loss and renders earlier turns as
     they were written (Qwen3's own template drops their thinking), so a game's tokens only ever grow.
     """
-    if GENERATION_MARKER.search(tokenizer.chat_template):  # sftboot's own, or one patched before it was saved: TRL would keep it
+    template = tokenizer.chat_template
+    template = template if isinstance(template, str) else template.get("default", "")  # named variants: TRL reads the default
+    if GENERATION_MARKER.search(template):  # sftboot's own, or one patched before it was saved: TRL would keep it
         return
     from trl.chat_template_utils import get_training_chat_template  # a second and more to import, so only when it can matter
 

@@ -126,7 +126,7 @@ class VerifiersEpisode(Episode):
     max_turns: int
     environment: Any = field(repr=False)  # the Verifiers environment
     row: dict = field(repr=False)
-    win_reward: float = 1.0
+    win_reward: float
     reward: float = 0.0  # the rubric's reward once the rollout is over
     _turn: _Turn = field(default_factory=_Turn, repr=False)
     _task: Any = field(default=None, repr=False)
