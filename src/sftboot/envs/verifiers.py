@@ -1,6 +1,6 @@
 """Environments written for Verifiers as sftboot environments: `env.name: verifiers`, `env.verifiers.environment: <module or file>`.
 
-Verifiers (pip install -e '.[verifiers]') is the format of the reference's own tic-tac-toe and of
+Verifiers (pip install -e '.[verifiers]') is the format of the recipe's reference environment and of
 the Environments Hub: `load_environment(**args)` returns an environment with a dataset of prompts,
 an `env_response` that answers the model, stop conditions and a rubric that scores the rollout.
 The adapter lets the environment run its own rollout loop and stands in for the model: its client
