@@ -105,6 +105,18 @@ def micro_run_with_api_teacher(repo: Path, answer, settings: list[str], targets:
         dvc(repo, "exp", "run", *[arg for override in overrides for arg in ("-S", override)], *targets, env={"SFTBOOT_TEST_KEY": "local"})
 
 
+class Answering:
+    """A policy for tests that answers each conversation with `answer(messages)`, as a stand-in LLM would."""
+
+    def __init__(self, answer, policy_id: str) -> None:
+        self.answer, self.policy_id = answer, policy_id
+
+    def respond(self, conversations, seeds):
+        from sftboot.policies import Reply
+
+        return [Reply(text=self.answer(messages)) for messages in conversations]
+
+
 TINY = {"vocab_size": 400, "hidden_size": 64, "intermediate_size": 128, "num_layers": 2, "num_heads": 2}
 
 

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 import yaml
-from conftest import ROOT, commit, dvc, micro_run_with_api_teacher, run_stage, set_params, snapshot_repo
+from conftest import ROOT, Answering, commit, dvc, micro_run_with_api_teacher, run_stage, set_params, snapshot_repo
 
 from sftboot.config import EnvParams, profile_defaults
 from sftboot.envs import builtin, make_environment
@@ -69,16 +69,9 @@ def test_textarena_games_replay_bit_for_bit_however_they_are_batched():
     env = builtin("textarena")
     specs = game_specs(6, 0, 0.0, 1.0)
 
-    class Bisect:
-        policy_id = "bisect"
-
-        def respond(self, conversations, seeds):
-            from sftboot.policies import Reply
-
-            return [Reply(text=_bisect(messages)) for messages in conversations]
-
-    together = play_games(env, Bisect(), specs, batch_size=6)
-    alone = play_games(env, Bisect(), specs, batch_size=1)
+    bisect = Answering(_bisect, "bisect")
+    together = play_games(env, bisect, specs, batch_size=6)
+    alone = play_games(env, bisect, specs, batch_size=1)
     assert together["messages"].to_list() == alone["messages"].to_list()
     assert (together["outcome"] == "win").all() and (together["reward_outcome"] == 1.0).all()
     episode = env.episode(specs[0])

@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import ROOT, commit, micro_run_with_api_teacher, run_stage, set_params, snapshot_repo
+from conftest import ROOT, Answering, commit, micro_run_with_api_teacher, run_stage, set_params, snapshot_repo
 
 from sftboot.config import VerifiersParams, profile_defaults
 from sftboot.envs.base import GameSpec, game_specs
@@ -15,7 +15,6 @@ from sftboot.envs.verifiers import Verifiers, import_verifiers
 from sftboot.errors import UserError
 from sftboot.evaluation import evaluate
 from sftboot.fake_openai import FakeOpenAI
-from sftboot.policies import Reply
 from sftboot.rollout import play_games
 
 GAMES = '''
@@ -93,11 +92,7 @@ def _answer(messages: list[dict]) -> str:
     return f"<think>{low}-{high}</think><move>{(low + high) // 2}</move>"
 
 
-class Bisect:
-    policy_id = "bisect"
-
-    def respond(self, conversations, seeds):
-        return [Reply(text=_answer(messages)) for messages in conversations]
+BISECT = Answering(_answer, "bisect")
 
 
 @pytest.fixture
@@ -116,8 +111,8 @@ def _env(**changes) -> Verifiers:
 def test_a_multi_turn_environment_plays_through_the_engine_and_replays_bit_for_bit(games_file):
     env = _env()
     specs = game_specs(12, 0, 0.0, 1.0)
-    together = play_games(env, Bisect(), specs, batch_size=12)
-    alone = play_games(env, Bisect(), specs, batch_size=1)
+    together = play_games(env, BISECT, specs, batch_size=12)
+    alone = play_games(env, BISECT, specs, batch_size=1)
     assert together["messages"].to_list() == alone["messages"].to_list()
     assert (together["outcome"] == "win").all() and (together["reward_outcome"] == 1.0).all()
     for row in together.head(4).iter_rows(named=True):
@@ -136,7 +131,7 @@ def test_a_multi_turn_environment_plays_through_the_engine_and_replays_bit_for_b
 
 def test_suites_draw_from_their_own_dataset_and_arguments(games_file):
     env = _env(suites={"eval": {"split": "eval", "args": {}}, "sums": {"split": "train", "args": {"kind": "sum"}}})
-    result = evaluate(env, Bisect(), list(env.suites), 12, 3, 12)
+    result = evaluate(env, BISECT, list(env.suites), 12, 3, 12)
     assert result.metrics["eval"]["kind"] == "sampled" and result.metrics["eval"]["win"]["pct"] == 100
     assert result.metrics["sums"]["win"]["pct"] == 100
     first_questions = {messages[0]["content"] for messages in result.games.filter(result.games["opponent"] == "sums")["messages"].to_list()}
@@ -189,12 +184,12 @@ def test_a_missing_or_unsupported_verifiers_is_refused_in_one_line(monkeypatch):
 def test_a_failing_env_response_or_rubric_stops_in_one_line_and_loses_no_finished_game(games_file, tmp_path):
     env = _env(args={"broken": "nan"})
     with pytest.raises(UserError, match=r"^env\.verifiers: Guess failed in its rubric on its row \d+: reward nan, not a number$"):
-        play_games(env, Bisect(), game_specs(2, 0, 0.0, 1.0), batch_size=2)
+        play_games(env, BISECT, game_specs(2, 0, 0.0, 1.0), batch_size=2)
     env = _env(args={"broken": "env_response"})
     specs = [GameSpec(i, i, 0.0, suite="eval") for i in range(5)]  # secrets 1, 3, 6, 8, 5: the last fails at its third answer
     journal = tmp_path / "journal"
     with pytest.raises(UserError, match=r"^env\.verifiers: Guess failed in its rollout on its row 4: the referee fell over$"):
-        play_games(env, Bisect(), specs, batch_size=5, journal_dir=journal)
+        play_games(env, BISECT, specs, batch_size=5, journal_dir=journal)
     kept = [json.loads(line)["game_id"] for path in journal.iterdir() for line in path.read_text().splitlines()]
     assert sorted(kept) == [0, 1, 2]  # the games that ended by then (in two or three answers) are journaled
 
@@ -218,20 +213,16 @@ def test_a_verifiers_environment_runs_the_micro_pipeline_to_rl_and_the_cli(tmp_p
     assert "Guess my number from 1 to 8." in played.stdout and re.search(r"^outcome: (win|loss)$", played.stdout, re.M)
 
 
-class Nim:
+def _nim(messages: list[dict]) -> str:
     """Nim's winning rule: leave a multiple of 4."""
-
-    policy_id = "nim"
-
-    def respond(self, conversations, seeds):
-        piles = [int(re.findall(r"(\d+) stones", messages[-1]["content"])[-1]) for messages in conversations]
-        return [Reply(text=f"<think>t</think><move>{pile % 4 or 1}</move>") for pile in piles]
+    pile = int(re.findall(r"(\d+) stones", messages[-1]["content"])[-1])
+    return f"<think>t</think><move>{pile % 4 or 1}</move>"
 
 
 def test_the_default_section_plays_the_docs_example_whose_winning_rule_always_wins(monkeypatch):
     monkeypatch.chdir(ROOT)
     env = Verifiers(VerifiersParams.model_validate(profile_defaults()["env"]["verifiers"]))
-    games = play_games(env, Nim(), game_specs(20, 0, 0.0, 1.0), batch_size=20)
+    games = play_games(env, Answering(_nim, "nim"), game_specs(20, 0, 0.0, 1.0), batch_size=20)
     start = [int(re.search(r"(\d+) stones", messages[1]["content"])[1]) for messages in games["messages"].to_list()]
     assert games["outcome"].to_list() == ["win" if pile % 4 else games["outcome"][i] for i, pile in enumerate(start)]
     assert games.filter(games["outcome"] == "win")["reward_outcome"].to_list() == [1.0] * (games["outcome"] == "win").sum()
