@@ -7,7 +7,7 @@ one matrix product of exact inputs (oneMKL's SGEMM alone), elementwise functions
 the first line that differs names the library that sums differently. Portable arithmetic
 (compute.portable) is on unless --native.
 
-    python bench/arithmetic.py [--native] [--threads N]
+    python bench/arithmetic.py [--native] [--threads N] [--steps 20]
 
 The hashes measured so far, per machine: docs/results.md (portable arithmetic).
 """
@@ -40,6 +40,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--native", action="store_true", help="torch's own kernels for this CPU instead of portable arithmetic")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    parser.add_argument("--steps", type=int, default=20, help="AdamW steps (the probe's 20 give the hashes recorded in docs/results.md)")
     args = parser.parse_args()
     if not args.native:
         use_portable_arithmetic()
@@ -57,7 +58,7 @@ def main() -> None:
     pieces["elementwise"] = digest(left.exp(), left.abs().add(1).log(), left.abs().add(1).rsqrt(), torch.nn.functional.silu(left), left.softmax(-1))
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
     generator = torch.Generator().manual_seed(1)
-    for step in range(20):
+    for step in range(args.steps):
         tokens = torch.randint(0, 1024, (4, 200), generator=generator)
         output = model(input_ids=tokens, labels=tokens)
         output.loss.backward()
@@ -66,7 +67,7 @@ def main() -> None:
             pieces["gradients"] = digest(*(parameter.grad for parameter in model.parameters()))
         optimizer.step()
         optimizer.zero_grad()
-    pieces["weights after 20 steps"] = digest(*model.parameters())
+    pieces[f"weights after {args.steps} steps"] = digest(*model.parameters())
     mode = "native" if args.native else "portable"
     print(f"{mode} arithmetic, {torch.get_num_threads()} threads, kernels {torch.backends.cpu.get_cpu_capability()}, MKL_CBWR={os.environ.get('MKL_CBWR', '')}")
     for piece, hashed in pieces.items():

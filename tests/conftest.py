@@ -1,8 +1,10 @@
 import collections
+import contextlib
 import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -82,10 +84,75 @@ def repo(tmp_path):
 
 
 def dvc(folder: Path, *args: str, check: bool = True, env: dict | None = None) -> subprocess.CompletedProcess:
-    result = subprocess.run([sys.executable, "-m", "dvc", *args], cwd=folder, capture_output=True, text=True, env={**os.environ, **(env or {})})
+    """`dvc ARGS` in `folder`, through the CLI's own entry point in this process (a `dvc` process would import
+    DVC anew, a second a call); its output, and its stages', captured at the file descriptors as a process's would be."""
+    from dvc.cli import main
+
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        with _descriptors_to(out, err), _dvc_logging_to(out, err), _in(folder), _environment(env or {}):
+            code = main(list(args))
+        out.seek(0), err.seek(0)
+        result = subprocess.CompletedProcess(["dvc", *args], code, out.read(), err.read())
     if check and result.returncode != 0:
         raise AssertionError(f"dvc {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
     return result
+
+
+@contextlib.contextmanager
+def _descriptors_to(out, err):
+    """Point stdout and stderr, Python's streams and the descriptors that child processes inherit, at two files."""
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()
+    saved = os.dup(1), os.dup(2)
+    os.dup2(out.fileno(), 1), os.dup2(err.fileno(), 2)
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            yield
+            out.flush(), err.flush()
+    finally:
+        os.dup2(saved[0], 1), os.dup2(saved[1], 2)
+        os.close(saved[0]), os.close(saved[1])
+
+
+@contextlib.contextmanager
+def _dvc_logging_to(out, err):
+    """DVC's log handlers hold the streams of the moment DVC was imported: warnings and errors go to `err`, the rest to `out`."""
+    import logging
+
+    handlers = {handler for name in ("dvc", "dvc_objects", "dvc_data") for handler in logging.getLogger(name).handlers}
+    saved = {handler: handler.setStream(err if handler.level >= logging.WARNING else out) for handler in handlers}
+    try:
+        yield
+    finally:
+        for handler, stream in saved.items():
+            handler.setStream(stream)
+
+
+@contextlib.contextmanager
+def _in(folder: Path):
+    previous = os.getcwd()
+    os.chdir(folder)
+    try:
+        yield
+    finally:
+        os.chdir(previous)
+
+
+@contextlib.contextmanager
+def _environment(changes: dict):
+    """Variables for the stages DVC starts (they inherit this process's); DVC_TEST keeps its JSON output off colorama,
+    which would swap sys.stdout back to the stream of DVC's import."""
+    changes = {"DVC_TEST": "1", **changes}
+    saved = {name: os.environ.get(name) for name in changes}
+    os.environ.update(changes)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name)
+            else:
+                os.environ[name] = value
 
 
 def micro_run_with_api_teacher(repo: Path, answer, settings: list[str], targets: list[str]) -> None:

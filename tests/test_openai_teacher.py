@@ -26,6 +26,17 @@ def api_key(monkeypatch):
     monkeypatch.setenv("SFTBOOT_TEST_KEY", SENTINEL_KEY)
 
 
+@pytest.fixture(autouse=True)
+def quick_backoff(monkeypatch):
+    """Retries wait milliseconds, not the half seconds a real server is given; a server's Retry-After is still honoured."""
+    import openai._base_client
+
+    import sftboot.policies.openai_chat as openai_chat
+
+    monkeypatch.setattr(openai_chat, "NOT_COMPLETION_BACKOFF_S", 0.01)
+    monkeypatch.setattr(openai._base_client, "INITIAL_RETRY_DELAY", 0.01)
+
+
 def _policy(server: FakeOpenAI, **overrides) -> OpenAIChatPolicy:
     settings = dict(base_url=server.base_url, model="fake", api_key_env="SFTBOOT_TEST_KEY", timeout_s=1.0, max_retries=2)
     return OpenAIChatPolicy(defaults("teacher.openai", **(settings | overrides)))
