@@ -66,6 +66,7 @@ def server(tiny_sft_dir, eval_dir, tmp_path_factory):
 
 def test_bad_requests_get_a_message_and_a_status_never_a_crash(server):
     url, (_, scripted, broken, unreachable) = server["url"], server["models"]
+    assert _request(f"{url}/api/models")[1]["evaluated"] == ["sft", "base"]  # the most trained first: browsing opens on it
     status, body = _request(f"{url}/api/games", {"model": "no-such-model"})
     assert status == 404 and "no model 'no-such-model' here" in body["error"]
     status, body = _request(f"{url}/api/games", b"{not json")
@@ -169,7 +170,7 @@ def test_browse_shows_the_most_probable_losing_line_first_beside_another_model(s
     browser.get(server["url"])
     browser.find_element(By.ID, "tab-browse").click()
     _wait(lambda: browser.find_elements(By.CSS_SELECTOR, "#lines-model option"))
-    Select(browser.find_element(By.ID, "lines-model")).select_by_value("sft")
+    assert Select(browser.find_element(By.ID, "lines-model")).first_selected_option.text == "sft"  # not the untrained base
     Select(browser.find_element(By.ID, "lines-other")).select_by_value("base")
     browser.find_element(By.ID, "show-lines").click()
     first = _wait(lambda: browser.find_elements(By.CSS_SELECTOR, "#lines .line"))[0]

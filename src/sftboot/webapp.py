@@ -29,6 +29,7 @@ from sftboot.errors import UserError
 
 PAGE = Path(__file__).with_name("web") / "index.html"
 MAX_GAMES = 1000  # games kept in memory; the oldest go first
+MOST_TRAINED_FIRST = ("rl", "sft", "rl_without_sft", "base")  # browsing opens on the pipeline's last model, not its untrained one
 
 
 class _AwaitPerson(Exception):
@@ -176,7 +177,9 @@ def create_app(model_specs: list[str], eval_dir: Path, max_turns: int, timeout_s
 
     @app.get("/api/models")
     def list_models():
-        evaluated = sorted(path.name for path in eval_dir.glob("*") if (path / "games.parquet").exists())
+        names = [path.name for path in eval_dir.glob("*") if (path / "games.parquet").exists()]
+        rank = {name: place for place, name in enumerate(MOST_TRAINED_FIRST)}
+        evaluated = sorted(names, key=lambda name: (rank.get(name, len(rank)), name))
         return {"models": model_specs, "evaluated": evaluated}
 
     @app.post("/api/games")
