@@ -86,10 +86,19 @@ def repo(tmp_path):
 def dvc(folder: Path, *args: str, check: bool = True, env: dict | None = None) -> subprocess.CompletedProcess:
     """`dvc ARGS` in `folder`, through the CLI's own entry point in this process (a `dvc` process would import
     DVC anew, a second a call); its output, and its stages', captured at the file descriptors as a process's would be."""
+    import logging
+
     from dvc.cli import main
 
-    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
-        with _descriptors_to(out, err), _dvc_logging_to(out, err), _in(folder), _environment(env or {}):
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err, pytest.MonkeyPatch.context() as patch:
+        patch.chdir(folder)
+        # the stages DVC starts inherit this process's variables; DVC_TEST keeps DVC's --json output off colorama,
+        # which would swap sys.stdout back to the stream of DVC's import
+        for name, value in {"DVC_TEST": "1", **(env or {})}.items():
+            patch.setenv(name, value)
+        for handler in {handler for name in ("dvc", "dvc_objects", "dvc_data") for handler in logging.getLogger(name).handlers}:
+            patch.setattr(handler, "stream", err if handler.level >= logging.WARNING else out)  # held since DVC's import
+        with _descriptors_to(out, err):
             code = main(list(args))
         out.seek(0), err.seek(0)
         result = subprocess.CompletedProcess(["dvc", *args], code, out.read(), err.read())
@@ -112,47 +121,6 @@ def _descriptors_to(out, err):
     finally:
         os.dup2(saved[0], 1), os.dup2(saved[1], 2)
         os.close(saved[0]), os.close(saved[1])
-
-
-@contextlib.contextmanager
-def _dvc_logging_to(out, err):
-    """DVC's log handlers hold the streams of the moment DVC was imported: warnings and errors go to `err`, the rest to `out`."""
-    import logging
-
-    handlers = {handler for name in ("dvc", "dvc_objects", "dvc_data") for handler in logging.getLogger(name).handlers}
-    saved = {handler: handler.setStream(err if handler.level >= logging.WARNING else out) for handler in handlers}
-    try:
-        yield
-    finally:
-        for handler, stream in saved.items():
-            handler.setStream(stream)
-
-
-@contextlib.contextmanager
-def _in(folder: Path):
-    previous = os.getcwd()
-    os.chdir(folder)
-    try:
-        yield
-    finally:
-        os.chdir(previous)
-
-
-@contextlib.contextmanager
-def _environment(changes: dict):
-    """Variables for the stages DVC starts (they inherit this process's); DVC_TEST keeps its JSON output off colorama,
-    which would swap sys.stdout back to the stream of DVC's import."""
-    changes = {"DVC_TEST": "1", **changes}
-    saved = {name: os.environ.get(name) for name in changes}
-    os.environ.update(changes)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name)
-            else:
-                os.environ[name] = value
 
 
 def micro_run_with_api_teacher(repo: Path, answer, settings: list[str], targets: list[str]) -> None:
