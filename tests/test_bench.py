@@ -31,6 +31,26 @@ def test_arithmetic_benchmark_prints_the_same_hashes_on_one_and_two_threads(tmp_
     assert len(hashes[0]) == 6 and hashes[0] == hashes[1]
 
 
+@pytest.mark.slow
+def test_rl_decisions_compares_two_evaluated_students(tiny_sft_dir, tmp_path):
+    from sftboot.envs import builtin
+    from sftboot.evaluation import evaluate, load_student_policy
+
+    evaluation = evaluate(builtin("tictactoe", max_turns=5), load_student_policy(str(tiny_sft_dir), 16), ["random", "optimal"], games=1, seed=0, batch_size=64)
+    for name in ("sft", "rl"):  # the same student twice: nothing may count as flipped
+        evaluation.save(tmp_path / "data" / "eval" / name)
+        (tmp_path / "models").mkdir(exist_ok=True)
+        (tmp_path / "models" / name).symlink_to(tiny_sft_dir)
+    (tmp_path / "params.yaml").write_text((BENCH.parent / "params.yaml").read_text())
+    command = [sys.executable, str(BENCH / "rl_decisions.py"), "--opponents", "1-1", "--games", "4"]
+    result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    flips = result.stdout.split("1. Flips")[1].split("2. Tactics")[0]
+    assert "optimal" in flips and "random" in flips
+    assert "rl answers otherwise at 0 of " in flips
+    assert "p 1.0-1.0: win chances a game" in result.stdout
+
+
 def test_benchmarks_import_only_the_library():
     for path in BENCH.glob("*.py"):
         imports = [line for line in path.read_text().splitlines() if line.startswith(("import ", "from "))]

@@ -1,9 +1,11 @@
 """Multi-turn GRPO through TRL: whole games per completion, a real step on CPU, resume."""
 
+import pytest
 import torch
 
 from sftboot.config import defaults
 from sftboot.envs import builtin
+from sftboot.errors import UserError
 from sftboot.rl import group_spec, latest_checkpoint, prompt_dataset, train_rl
 from sftboot.student import load_student
 
@@ -30,6 +32,20 @@ def test_group_games_open_like_their_prompt():
         spec = group_spec(row["prompt"], seed=0, step=2, group=1, params=PARAMS, environment=ENV)
         assert ENV.episode(spec).messages == row["prompt"]
         assert PARAMS.opponent_p_min + 0.25 - 1e-9 <= spec.p <= PARAMS.opponent_p_max + 1e-9
+
+
+def test_suite_opponents_take_turns_at_the_evaluation_suites():
+    params = PARAMS.model_copy(update={"opponents": "suites"})
+    prompts = [row["prompt"] for row in prompt_dataset(params.model_copy(update={"steps": 2}), ENV, seed=0)]
+    specs = [group_spec(prompt, seed=0, step=1, group=group, params=params, environment=ENV) for group, prompt in enumerate(prompts)]
+    assert [spec.p for spec in specs] == [ENV.suites["random"], ENV.suites["optimal"]] * 2
+    assert all(ENV.episode(spec).messages == prompt for spec, prompt in zip(specs, prompts))
+
+
+def test_suite_opponents_need_a_group_per_suite_each_step(tmp_path):
+    params = PARAMS.model_copy(update={"opponents": "suites", "games_per_step": 4})
+    with pytest.raises(UserError, match="rl.opponents: suites .* raise rl.games_per_step to 8"):
+        train_rl(None, None, params, ENV, seed=0, work_dir=tmp_path, callbacks=[])
 
 
 def test_a_grpo_step_trains_on_whole_games_and_resumes(tiny_sft_dir, tmp_path):

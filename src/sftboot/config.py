@@ -194,9 +194,13 @@ class RLParams(Section):
     learning_rate: float = Field(gt=0, lt=1)
     num_generations: int = Field(ge=2, description="games per group sharing one opening (GRPO group size)")
     games_per_step: int = Field(ge=2)
+    opponents: Literal["range", "suites"] = Field(
+        description="range: each group's p from its stratum of [opponent_p_min, opponent_p_max]; suites: the groups "
+        "take turns at the environment's evaluation suites, so RL meets every situation the evaluation judges",
+    )
     opponent_p_min: float = Field(ge=0.0, le=1.0)
     opponent_p_max: float = Field(ge=0.0, le=1.0)
-    num_groups: int = Field(ge=1, description="stratified opponent-strength buckets per step")
+    num_groups: int = Field(ge=1, description="stratified opponent-strength buckets per step (opponents: range)")
     temperature: float = Field(gt=0, le=3.0)
     max_tokens_per_turn: int = Field(ge=8)
     max_tokens_per_game: int = Field(ge=16)
@@ -220,7 +224,7 @@ class RLParams(Section):
         if self.opponent_p_min > self.opponent_p_max:
             raise ValueError("opponent_p_min must be <= opponent_p_max")
         groups = self.games_per_step // self.num_generations
-        if self.num_groups > groups:  # group g plays stratum g mod num_groups: the top strata would never come up
+        if self.opponents == "range" and self.num_groups > groups:  # group g plays stratum g mod num_groups: the top strata would never come up
             raise ValueError(
                 f"num_groups ({self.num_groups}) exceeds the GRPO groups per step (games_per_step / num_generations = "
                 f"{groups}), so the strata of weaker opponents above the first {groups} would never be played; lower num_groups"

@@ -25,6 +25,7 @@ from transformers import TrainerCallback
 from sftboot.config import RLParams
 from sftboot.device import CPU, Placement
 from sftboot.envs.base import Environment, GameSpec, game_specs
+from sftboot.errors import UserError
 from sftboot.generation import StudentPolicy
 from sftboot.rollout import play_games
 from sftboot.spotprobe import SpotProbe
@@ -40,15 +41,21 @@ def prompt_dataset(params: RLParams, environment: Environment, seed: int):
     return Dataset.from_list([{"prompt": environment.episode(spec).messages} for spec in specs])
 
 
-def group_spec(prompt: list[dict], seed: int, step: int, group: int, params: RLParams, environment: Environment) -> GameSpec:
-    """A game for one GRPO group that opens exactly like `prompt`, drawn from (seed, step, group).
-
-    The difficulty p comes from the group's stratum of [p_min, p_max], so each step spans all
-    difficulties; the seed is redrawn until the opening matches (tic-tac-toe: who starts, where O opened).
-    """
-    rng = random.Random(f"rl:{seed}:{step}:{group}")
+def group_difficulty(group: int, params: RLParams, environment: Environment, rng: random.Random) -> float:
+    """The group's difficulty: the evaluation suite whose turn it is, or a p from the group's stratum of
+    [p_min, p_max]; either way each step spans every difficulty."""
+    if params.opponents == "suites":
+        suites = list(environment.suites.values())
+        return suites[group % len(suites)]
     width = (params.opponent_p_max - params.opponent_p_min) / params.num_groups
-    p = round(params.opponent_p_min + width * (group % params.num_groups + rng.random()), 6)
+    return round(params.opponent_p_min + width * (group % params.num_groups + rng.random()), 6)
+
+
+def group_spec(prompt: list[dict], seed: int, step: int, group: int, params: RLParams, environment: Environment) -> GameSpec:
+    """A game for one GRPO group that opens exactly like `prompt`, drawn from (seed, step, group): its
+    difficulty from `group_difficulty`, its seed redrawn until the opening matches (tic-tac-toe: who starts, where O opened)."""
+    rng = random.Random(f"rl:{seed}:{step}:{group}")
+    p = group_difficulty(group, params, environment, rng)
     for _ in range(10_000):
         spec = GameSpec(game_id=group, seed=rng.randrange(2**31), p=p)
         if environment.episode(spec).messages == prompt:
@@ -179,6 +186,12 @@ def train_rl(
 
     from sftboot.sft import lora_config, standalone, trainer_defaults
 
+    suites, groups = len(environment.suites), params.games_per_step // params.num_generations
+    if params.opponents == "suites" and groups < suites:
+        raise UserError(
+            f"params.yaml: rl.opponents: suites plays each of the environment's {suites} evaluation suites in a GRPO group of "
+            f"every step, but a step has {groups}; raise rl.games_per_step to {suites * params.num_generations} or use opponents: range"
+        )
     config = GRPOConfig(
         output_dir=str(work_dir),
         max_steps=params.steps,
