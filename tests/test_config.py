@@ -16,7 +16,7 @@ from sftboot.config import load_params
         ({"teacher": {"policy": "gpt"}}, "params.yaml: teacher.policy: Input should be 'scripted' or 'openai'"),
         ({"teacher": {"opponent_p_min": 0.9, "opponent_p_max": 0.1}}, "opponent_p_min must be <= opponent_p_max"),
         (
-            {"rl": {"games_per_step": 32, "num_generations": 8, "num_groups": 8}},
+            {"rl": {"opponents": "range", "games_per_step": 32, "num_generations": 8, "num_groups": 8}},
             "num_groups (8) exceeds the GRPO groups per step (games_per_step / num_generations = 4)",
         ),
         ({"filter": {"keep": ["victory"]}}, "params.yaml: filter.keep.0: Input should be 'win', 'draw' or 'loss'"),

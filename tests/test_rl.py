@@ -15,6 +15,7 @@ PARAMS = defaults(
     steps=1,
     games_per_step=8,
     num_generations=4,
+    opponents="range",
     num_groups=2,
     max_tokens_per_turn=24,
     max_tokens_per_game=120,
@@ -38,7 +39,7 @@ def test_suite_opponents_take_turns_at_the_evaluation_suites():
     params = PARAMS.model_copy(update={"opponents": "suites"})
     prompts = [row["prompt"] for row in prompt_dataset(params.model_copy(update={"steps": 2}), ENV, seed=0)]
     specs = [group_spec(prompt, seed=0, step=1, group=group, params=params, environment=ENV) for group, prompt in enumerate(prompts)]
-    assert [spec.p for spec in specs] == [ENV.suites["random"], ENV.suites["optimal"]] * 2
+    assert [spec.p for spec in specs] == [ENV.suites["optimal"], ENV.suites["random"]] * 2  # lowest p first
     assert all(ENV.episode(spec).messages == prompt for spec, prompt in zip(specs, prompts))
 
 

@@ -41,21 +41,21 @@ def prompt_dataset(params: RLParams, environment: Environment, seed: int):
     return Dataset.from_list([{"prompt": environment.episode(spec).messages} for spec in specs])
 
 
-def group_difficulty(group: int, params: RLParams, environment: Environment, rng: random.Random) -> float:
-    """The group's difficulty: the evaluation suite whose turn it is, or a p from the group's stratum of
-    [p_min, p_max]; either way each step spans every difficulty."""
+def group_difficulty(group: int, params: RLParams, environment: Environment, position: float) -> float:
+    """The group's opponent p: the evaluation suite whose turn it is (lowest p first), or the point
+    `position` (in [0, 1)) of the group's stratum of [p_min, p_max]; either way each step spans every difficulty."""
     if params.opponents == "suites":
-        suites = list(environment.suites.values())
+        suites = sorted(environment.suites.values())
         return suites[group % len(suites)]
     width = (params.opponent_p_max - params.opponent_p_min) / params.num_groups
-    return round(params.opponent_p_min + width * (group % params.num_groups + rng.random()), 6)
+    return round(params.opponent_p_min + width * (group % params.num_groups + position), 6)
 
 
 def group_spec(prompt: list[dict], seed: int, step: int, group: int, params: RLParams, environment: Environment) -> GameSpec:
     """A game for one GRPO group that opens exactly like `prompt`, drawn from (seed, step, group): its
     difficulty from `group_difficulty`, its seed redrawn until the opening matches (tic-tac-toe: who starts, where O opened)."""
     rng = random.Random(f"rl:{seed}:{step}:{group}")
-    p = group_difficulty(group, params, environment, rng)
+    p = group_difficulty(group, params, environment, rng.random())  # drawn in both modes, so they play the same game seeds
     for _ in range(10_000):
         spec = GameSpec(game_id=group, seed=rng.randrange(2**31), p=p)
         if environment.episode(spec).messages == prompt:
