@@ -97,8 +97,8 @@ def judge(frame: pl.DataFrame, models: dict, max_tokens: int) -> pl.DataFrame:
             answer, gap = greedy_answer(model, tokenizer, row["history"], max_tokens)
             found[f"{name}_cell"].append(cell_of(answer))
             found[f"{name}_gap"].append(gap)
-            taught = [format_answer(explain(row["board"], cell), cell) for cell in known[1]] if known else []
-            found[f"{name}_tactic_p"].append(sum(answer_probability(model, tokenizer, row["history"], text) for text in taught) if known else None)
+            taught = [format_answer(explain(row["board"], cell), cell) for cell in known[1]] if known else None
+            found[f"{name}_tactic_p"].append(sum(answer_probability(model, tokenizer, row["history"], text) for text in taught) if taught else None)
     return frame.with_columns(tactic=pl.Series(kinds, dtype=pl.String), **{k: pl.Series(v) for k, v in found.items()})
 
 
@@ -152,12 +152,12 @@ def print_chances(model, tokenizer, environment, opponents: list[str], temperatu
         played = play_games(environment, policy, game_specs(games, 7, low, high, 4), batch_size=100, forfeit_invalid=True)
         counts = {"win": [0, 0], "block": [0, 0]}
         for game in played.iter_rows(named=True):
-            board, marks = [" "] * 9, ("O", "X") if game["opponent_started"] else ("X", "O")
+            board, marks = " " * 9, ("O", "X") if game["opponent_started"] else ("X", "O")
             for index, cell in enumerate(game["moves"]):
-                if marks[index % 2] == "X" and (known := tactic("".join(board))):
+                if marks[index % 2] == "X" and (known := tactic(board)):
                     counts[known[0]][0] += 1
                     counts[known[0]][1] += cell in known[1]
-                board[cell] = marks[index % 2]
+                board = rules.place(board, cell, marks[index % 2])
         print(
             f"  p {low}-{high}: win chances a game {counts['win'][0] / played.height:.2f} (taken {counts['win'][1] / max(counts['win'][0], 1):.2f}), "
             f"blocks needed a game {counts['block'][0] / played.height:.2f} (made {counts['block'][1] / max(counts['block'][0], 1):.2f})"
