@@ -125,7 +125,7 @@ def _descriptors_to(out, err):
 
 def micro_run_with_api_teacher(repo: Path, answer, settings: list[str], targets: list[str]) -> None:
     """`dvc exp run` of the micro profile for an environment with no scripted teacher: an API teacher (a local
-    fake server answering with `answer(messages)`) and a builtin student without pretraining."""
+    fake server answering with `answer(messages)`) and the builtin student."""
     from sftboot.fake_openai import FakeOpenAI
 
     with FakeOpenAI(answer=answer) as server:
@@ -134,7 +134,6 @@ def micro_run_with_api_teacher(repo: Path, answer, settings: list[str], targets:
             "teacher.policy=openai",
             f"teacher.openai.base_url={server.base_url}",
             "teacher.openai.api_key_env=SFTBOOT_TEST_KEY",
-            "student.pretrain.steps=0",
             *settings,
         ]
         dvc(repo, "exp", "run", *[arg for override in overrides for arg in ("-S", override)], *targets, env={"SFTBOOT_TEST_KEY": "local"})

@@ -1,5 +1,6 @@
 """Every benchmark runs, at a tiny size, so none can rot unnoticed; the figures themselves are not judged here."""
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -49,6 +50,20 @@ def test_rl_decisions_compares_two_evaluated_students(tiny_sft_dir, tmp_path):
     assert "optimal" in flips and "random" in flips
     assert "rl answers otherwise at 0 of " in flips
     assert "p 1.0-1.0: win chances a game" in result.stdout
+
+
+@pytest.mark.slow
+def test_sft_tactics_prints_the_teachers_answer_probability_as_sft_trains(tiny_model_dir, sft_records, tmp_path):
+    (tmp_path / "data/sft").mkdir(parents=True)
+    (tmp_path / "data/sft/train.jsonl").write_text("".join(json.dumps(record) + "\n" for record in sft_records))
+    (tmp_path / "params.yaml").write_text((BENCH.parent / "params.yaml").read_text())
+    command = [sys.executable, str(BENCH / "sft_tactics.py"), "--steps", "2", "--every", "1", "--games", "12", "--base", str(tiny_model_dir)]
+    result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    table = result.stdout.split("block >0.5\n")[1]  # the trainer's own log lines are printed between its rows
+    rows = [line.split() for line in table.splitlines() if line[:6].strip().isdigit()]
+    assert [row[0] for row in rows] == ["0", "1", "2"]
+    assert all(0 <= float(value) <= 1 for row in rows for value in row[1:]) and len(rows[0]) == 5  # win and block columns
 
 
 def test_benchmarks_import_only_the_library():

@@ -27,7 +27,7 @@ from sftboot.config import load_params
         ),
         ({"compute": {"dtype": "int8"}}, "params.yaml: compute.dtype: Input should be 'auto', 'float32', 'bfloat16' or 'float16'"),
         (  # pretraining is the builtin student's stand-in for a hub model's; a real model would be trained on random games
-            {"student": {"model": "Qwen/Qwen3-0.6B"}},
+            {"student": {"model": "Qwen/Qwen3-0.6B", "pretrain": {"steps": 200}}},
             "params.yaml: student.pretrain.steps: 200 pretrains the builtin student only, and Qwen/Qwen3-0.6B is pretrained already; set student.pretrain.steps: 0",
         ),
     ],

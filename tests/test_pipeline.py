@@ -45,6 +45,11 @@ RERUNS = {
         {"filter", "validate", "sft", "rl", "evaluate@sft", "evaluate@rl", "report"},
         ("metrics/filter.json", "kept"),
     ),
+    "student.pretrain.steps=2": (
+        {"base"},
+        {"base", "sft", "rl", "rl_without_sft", "evaluate@base", "evaluate@sft", "evaluate@rl", "evaluate@rl_without_sft", "report"},
+        ("metrics/base.json", "pretrain_steps"),
+    ),
     "sft.learning_rate=0.002": ({"sft"}, {"sft", "rl", "evaluate@sft", "evaluate@rl", "report"}, ("metrics/sft.json", "final_loss")),
     "rl.steps=2": ({"rl", "rl_without_sft"}, {"rl", "rl_without_sft", "evaluate@rl", "evaluate@rl_without_sft", "report"}, ("metrics/rl.json", "steps")),
     # tic-tac-toe's greedy students are evaluated exactly: the plan stays, so the sampled games concern the teacher alone
@@ -207,19 +212,20 @@ def _holds_clock_time(path: str) -> bool:
 
 def test_other_kernels_and_threads_rewrite_every_output_byte_for_byte(micro):
     """Portable arithmetic: another instruction set and thread count retrain the same models, replay the same games
-    and write the same evaluation; only files that hold clock time may differ. Rerun: every stage that runs a model
-    (the teacher's, data and report stages do no tensor arithmetic)."""
+    and write the same evaluation; the same params write the same teacher games and SFT data; only files that hold
+    clock time may differ. Rerun: every stage that writes data or runs a model (the plan, the teacher's sampled
+    evaluation and the report do no tensor arithmetic on data of their own)."""
     _reset(micro)
     before = _outs(micro)
     environment = {name: value for name, value in os.environ.items() if name not in portable_env()} | OTHER_ARITHMETIC
-    with_models = sorted(stage for stage in STAGES if stage.startswith(("base", "sft", "rl", "evaluate@")))
-    command = [sys.executable, "-m", "dvc", "repro", "--force", "--single-item", *with_models]
+    rerun = sorted(stage for stage in STAGES if stage.startswith(("teacher", "filter", "validate", "base", "sft", "rl", "evaluate@")))
+    command = [sys.executable, "-m", "dvc", "repro", "--force", "--single-item", *rerun]
     rerun = subprocess.run(command, cwd=micro, env=environment, capture_output=True, text=True)
     assert rerun.returncode == 0, rerun.stdout + rerun.stderr
     after = _outs(micro)
     assert after.keys() == before.keys()
     assert not {path for path in before if after[path] != before[path] and not _holds_clock_time(path)}
-    assert any(path.startswith("models/") for path in before) and any(path.startswith("data/eval/") for path in before)
+    assert {"data/rollouts/teacher.parquet", "data/sft/train.jsonl", "models/base", "models/rl", "data/eval/rl"} <= before.keys()
 
 
 def test_a_bad_set_param_fails_the_experiment_with_the_config_error(micro):

@@ -149,7 +149,7 @@ def hub_repo(tmp_path_factory, standins):
 @pytest.mark.parametrize("arch", ARCHITECTURES)
 def test_each_standin_runs_the_micro_pipeline_from_base_to_rl_with_lora(arch, hub_repo, standins):
     """Every stage a student passes through (the control and the report are the default's, tested in test_pipeline)."""
-    overrides = ["profile=micro", f"student.model={standins[arch]}", "student.pretrain.steps=0", "sft.lora.enabled=true", "rl.lora.enabled=true"]
+    overrides = ["profile=micro", f"student.model={standins[arch]}", "sft.lora.enabled=true", "rl.lora.enabled=true"]
     dvc(hub_repo, "exp", "run", *[arg for override in overrides for arg in ("-S", override)], "evaluate@base", "evaluate@rl")
     base = json.loads((hub_repo / "metrics/base.json").read_text())
     assert base["architecture"] == {"llama3": "LlamaForCausalLM", "qwen3": "Qwen3ForCausalLM", "lfm2": "Lfm2ForCausalLM"}[arch]
