@@ -1,7 +1,11 @@
 """Diagnosis: which tic-tac-toe decisions RL changed, how sure SFT was of them, and what RL's games teach.
 
 Reads both models' exact evaluations (data/eval/<model>/moves.parquet: every position their greedy
-lines reach, with its probability and best moves) and prints three tables:
+lines reach, with its probability and best moves) and prints four tables:
+
+0. Losses: the expected reward each model gives away, by the kind of position: X can win at once
+   (win), O threatens (block), both (win+block: the win is the answer), neither (quiet); and at
+   win+block positions, how often each model blocks instead.
 
 1. Flips: at every position either model's lines reach, each model's greedy move and SFT's
    smallest top-1/top-2 probability gap along its answer; per gap bin, how often RL answers
@@ -33,6 +37,7 @@ from sftboot.envs.tictactoe.teacher import explain
 from sftboot.generation import StudentPolicy
 from sftboot.rollout import play_games
 from sftboot.student import load_student
+from sftboot.weakspots import INVALID_COST
 
 GAP_BINS = [0.1, 0.2, 0.4, 0.7, 0.9]
 GAP_LABELS = ["<=0.1", "0.1-0.2", "0.2-0.4", "0.4-0.7", "0.7-0.9", ">0.9"]
@@ -100,6 +105,35 @@ def judge(frame: pl.DataFrame, models: dict, max_tokens: int) -> pl.DataFrame:
             taught = [format_answer(explain(row["board"], cell), cell) for cell in known[1]] if known else None
             found[f"{name}_tactic_p"].append(sum(answer_probability(model, tokenizer, row["history"], text) for text in taught) if taught else None)
     return frame.with_columns(tactic=pl.Series(kinds, dtype=pl.String), **{k: pl.Series(v) for k, v in found.items()})
+
+
+def position_kind(board: str) -> str:
+    kinds = [name for name, player in (("win", "X"), ("block", "O")) if rules.winning_cells(board, player)]
+    return "+".join(kinds) or "quiet"
+
+
+def blocks_instead(row: dict) -> bool:
+    """The move blocks O's line without completing X's own."""
+    return row["cell"] in set(rules.winning_cells(row["board"], "O")) - set(rules.winning_cells(row["board"], "X"))
+
+
+def print_losses(evals: Path, names: tuple[str, str]) -> None:
+    print(f"\n0. Losses: expected reward given away a game, by kind of position (an invalid answer costs {INVALID_COST})")
+    tables = []
+    for name in names:
+        moves = pl.read_parquet(evals / name / "moves.parquet").with_columns(
+            kind=pl.col("board").map_elements(position_kind, return_dtype=pl.String),
+            blocked=pl.struct("board", "cell").map_elements(blocks_instead, return_dtype=pl.Boolean),
+        )
+        cost = pl.col("reach") * pl.when(pl.col("cell").is_null()).then(INVALID_COST).otherwise(pl.col("regret"))
+        share_blocked = (pl.col("reach") * pl.col("blocked")).sum() / pl.col("reach").sum()
+        tables.append(
+            moves.group_by("opponent", "kind").agg(
+                cost.sum().round(4).alias(f"lost_{name}"),
+                pl.when(pl.col("kind").first() == "win+block").then(share_blocked.round(3)).alias(f"blocks_{name}"),
+            )
+        )
+    print(tables[0].join(tables[1], on=["opponent", "kind"], how="full", coalesce=True).sort("opponent", "kind"))
 
 
 def print_flips(frame: pl.DataFrame, before: str, after: str) -> None:
@@ -177,6 +211,7 @@ def main() -> None:
         model.eval()
     pl.Config.set_tbl_rows(40)
     pl.Config.set_tbl_width_chars(160)
+    print_losses(Path("data/eval"), (args.before, args.after))
     frame = judge(positions(Path("data/eval"), (args.before, args.after)), models, params.eval.max_tokens_per_turn)
     print_flips(frame, args.before, args.after)
     print_tactics(frame, args.before, args.after)

@@ -46,6 +46,9 @@ def test_rl_decisions_compares_two_evaluated_students(tiny_sft_dir, tmp_path):
     command = [sys.executable, str(BENCH / "rl_decisions.py"), "--opponents", "1-1", "--games", "4"]
     result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr
+    cells = [line.split("┆") for line in result.stdout.split("0. Losses")[1].split("1. Flips")[0].splitlines() if "┆" in line]
+    losses = [row for row in cells if row[2].strip().replace(".", "", 1).isdigit()]  # data rows, not the names and types
+    assert losses and all(row[2].strip() == row[4].strip() for row in losses)  # the same student: the same reward lost at every kind of position
     flips = result.stdout.split("1. Flips")[1].split("2. Tactics")[0]
     assert "optimal" in flips and "random" in flips
     assert "rl answers otherwise at 0 of " in flips
