@@ -151,7 +151,7 @@ class Answering:
         return [Reply(text=self.answer(messages)) for messages in conversations]
 
 
-TINY = {"vocab_size": 400, "hidden_size": 64, "intermediate_size": 128, "num_layers": 2, "num_heads": 2}
+TINY = {"vocab_size": 512, "hidden_size": 64, "intermediate_size": 128, "num_layers": 2, "num_heads": 2}
 
 
 @pytest.fixture(scope="session")

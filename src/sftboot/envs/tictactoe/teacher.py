@@ -5,8 +5,8 @@ fork, centre, corner, edge; with probability `lookahead` it first narrows them t
 ones, otherwise it plays the habit alone, which is blind to the opponent's forks (a systematic
 weakness, like an LLM teacher's, that SFT copies and RL can fix); with probability 1 - `skill` it
 slips to a random free cell instead. The fixed habit matters: a teacher that picks among ties at
-random gives a small student nothing board-dependent to learn. Its `<think>` names what the chosen
-move really does.
+random gives a small student nothing board-dependent to learn. Its `<think>` lists the cells where
+X and O could win at once, then names what the chosen move really does.
 """
 
 from __future__ import annotations
@@ -46,17 +46,26 @@ def _preference(board: str, cell: int) -> tuple[int, int]:
     return rank, cell
 
 
+def _cells(cells: list[int]) -> str:
+    return ", ".join(map(str, cells)) or "none"
+
+
 def explain(board: str, cell: int) -> str:
-    """A short, true description of what playing `cell` does on `board`."""
+    """What the board offers (X's and O's winning cells), then what playing `cell` does: the move is
+    written after the facts it depends on, so learning one tactic leaves the others' conditions intact."""
     rank, _ = _preference(board, cell)
+    scan = f"Wins: {_cells(rules.winning_cells(board, 'X'))}. Threats: {_cells(rules.winning_cells(board, 'O'))}. "
     return (
-        f"I can complete a line at {cell}, which wins.",
-        f"O threatens to win at {cell}, so I block it.",
-        f"Taking {cell} gives me two ways to win.",
-        "The centre is free, so I take it.",
-        f"I take the corner {cell}.",
-        f"I take the edge {cell}.",
-    )[rank]
+        scan
+        + (
+            f"I can complete a line at {cell}, which wins.",
+            f"O threatens to win at {cell}, so I block it.",
+            f"Taking {cell} gives me two ways to win.",
+            "The centre is free, so I take it.",
+            f"I take the corner {cell}.",
+            f"I take the edge {cell}.",
+        )[rank]
+    )
 
 
 class ScriptedTeacher:
