@@ -58,6 +58,9 @@ def test_reasoning_is_true_to_the_board():
             board = board_from_text(prompt["content"])
             cell = int(re.search(r"<move>(\d)</move>", answer["content"]).group(1))
             think = answer["content"]
+            facts = re.match(r"<think>Wins: ([\d, ]+|none)\. Threats: ([\d, ]+|none)\. ", think)  # before the move, every time
+            assert facts and facts.groups() == tuple(", ".join(map(str, rules.winning_cells(board, side))) or "none" for side in "XO")
+            checked["win+block"] += bool(rules.winning_cells(board, "X") and rules.winning_cells(board, "O"))
             if "wins" in think:
                 assert cell in rules.winning_cells(board, "X")
                 checked["win"] += 1
@@ -67,7 +70,7 @@ def test_reasoning_is_true_to_the_board():
             elif "two ways" in think:
                 assert rules.creates_fork(board, cell, "X")
                 checked["fork"] += 1
-    assert checked["win"] and checked["block"] and checked["fork"]
+    assert checked["win"] and checked["block"] and checked["fork"] and checked["win+block"]
 
 
 class _Counting(ScriptedTeacher):
