@@ -48,6 +48,29 @@ def set_params(folder: Path, **sections) -> None:
     path.write_text(yaml.safe_dump(params, sort_keys=False))
 
 
+def compose_params(folder: Path, overrides: list[str]) -> None:
+    """folder/params.yaml as `dvc exp run -S OVERRIDE ...` composes it from conf/ (Hydra)."""
+    from hydra import compose, initialize_config_dir
+    from omegaconf import OmegaConf
+
+    with initialize_config_dir(str(ROOT / "conf"), version_base=None):
+        composed = OmegaConf.to_container(compose("config", overrides=overrides))
+    (folder / "params.yaml").write_text(yaml.safe_dump(composed, sort_keys=False))
+
+
+def run_stages_in_process(folder: Path, *commands: str) -> None:
+    """Stage commands (`evaluate sft`) run in dvc.yaml's order as `dvc repro` would, but in this process: for tests about what
+    the stages do with a model rather than how DVC schedules them, so torch, transformers and TRL are imported once."""
+    import runpy
+
+    for command in commands:
+        script, *args = command.split()
+        with pytest.MonkeyPatch.context() as patch:
+            patch.chdir(folder)
+            patch.setattr(sys, "argv", [f"stages/{script}.py", *args])
+            runpy.run_path(f"stages/{script}.py", run_name="__main__")
+
+
 def run_stage(folder: Path, stage: str, env: dict | None = None, **kwargs) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, f"stages/{stage}.py"],

@@ -52,7 +52,7 @@ def server(tiny_sft_dir, eval_dir, tmp_path_factory):
     (broken / "config.json").write_text("{not json")
     models = [str(tiny_sft_dir), "scripted", str(broken), "openai:nothing-here"]
     command = [sys.executable, "-m", "sftboot.cli", "serve", *models, "--port", str(port), "--eval-dir", str(eval_dir), "--timeout", "30"]
-    command += ["--base-url", f"http://127.0.0.1:{free_port()}/v1", "--api-key-env", "SFTBOOT_TEST_KEY"]
+    command += ["--base-url", f"http://127.0.0.1:{free_port()}/v1", "--api-key-env", "SFTBOOT_TEST_KEY", "--max-retries", "1"]
     process = subprocess.Popen(
         command, cwd=tmp_path_factory.mktemp("cwd"), env={**os.environ, "SFTBOOT_TEST_KEY": "x"}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )

@@ -42,6 +42,7 @@ FROM_PARAMS = {
     "base_url": "teacher.openai.base_url",
     "api_key_env": "teacher.openai.api_key_env",
     "concurrency": "teacher.openai.concurrency",
+    "max_retries": "teacher.openai.max_retries",
     "skill": "teacher.scripted.skill",
     "lookahead": "teacher.scripted.lookahead",
 }
@@ -99,6 +100,7 @@ def _policy(args: argparse.Namespace, given: set[str], environment):
             "base_url": args.base_url,
             "api_key_env": args.api_key_env,
             "concurrency": args.concurrency,
+            "max_retries": args.max_retries,
             "max_tokens": args.api_max_tokens,
         }
         return OpenAIChatPolicy(_section("teacher.openai", settings))
@@ -208,6 +210,7 @@ def parser() -> argparse.ArgumentParser:
         command.add_argument("--base-url", help="OpenAI-compatible endpoint for openai:MODEL (teacher.openai.base_url)")
         command.add_argument("--api-key-env", help="environment variable holding the key (teacher.openai.api_key_env)")
         command.add_argument("--concurrency", type=int, help="parallel requests to an API model (teacher.openai.concurrency)")
+        command.add_argument("--max-retries", type=int, help="retries of a failed request to an API model (teacher.openai.max_retries)")
         command.add_argument("--max-tokens", type=int, help="a local model's tokens per answer (eval.max_tokens_per_turn)")
         command.add_argument("--api-max-tokens", type=int, help="an API model's tokens per answer, thinking included (teacher.openai.max_tokens)")
         command.add_argument("--env", help="the environment, settings from params' env.<name> (env.name)")
