@@ -50,22 +50,23 @@ def _cells(cells: list[int]) -> str:
     return ", ".join(map(str, cells)) or "none"
 
 
+# What playing a cell does, by its rank in the teacher's preference (_preference)
+REASONS = (
+    "I can complete a line at {cell}, which wins.",
+    "O threatens to win at {cell}, so I block it.",
+    "Taking {cell} gives me two ways to win.",
+    "The centre is free, so I take it.",
+    "I take the corner {cell}.",
+    "I take the edge {cell}.",
+)
+
+
 def explain(board: str, cell: int) -> str:
     """What the board offers (X's and O's winning cells), then what playing `cell` does: the move is
     written after the facts it depends on, so learning one tactic leaves the others' conditions intact."""
     rank, _ = _preference(board, cell)
-    scan = f"Wins: {_cells(rules.winning_cells(board, 'X'))}. Threats: {_cells(rules.winning_cells(board, 'O'))}. "
-    return (
-        scan
-        + (
-            f"I can complete a line at {cell}, which wins.",
-            f"O threatens to win at {cell}, so I block it.",
-            f"Taking {cell} gives me two ways to win.",
-            "The centre is free, so I take it.",
-            f"I take the corner {cell}.",
-            f"I take the edge {cell}.",
-        )[rank]
-    )
+    facts = f"Wins: {_cells(rules.winning_cells(board, 'X'))}. Threats: {_cells(rules.winning_cells(board, 'O'))}."
+    return f"{facts} {REASONS[rank].format(cell=cell)}"
 
 
 class ScriptedTeacher:
