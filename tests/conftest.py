@@ -48,14 +48,18 @@ def set_params(folder: Path, **sections) -> None:
     path.write_text(yaml.safe_dump(params, sort_keys=False))
 
 
-def compose_params(folder: Path, overrides: list[str]) -> None:
-    """folder/params.yaml as `dvc exp run -S OVERRIDE ...` composes it from conf/ (Hydra)."""
+def composed_params(overrides: list[str]) -> dict:
+    """The params `dvc exp run -S OVERRIDE ...` composes from conf/ (Hydra)."""
     from hydra import compose, initialize_config_dir
     from omegaconf import OmegaConf
 
     with initialize_config_dir(str(ROOT / "conf"), version_base=None):
-        composed = OmegaConf.to_container(compose("config", overrides=overrides))
-    (folder / "params.yaml").write_text(yaml.safe_dump(composed, sort_keys=False))
+        return OmegaConf.to_container(compose("config", overrides=overrides))
+
+
+def compose_params(folder: Path, overrides: list[str]) -> None:
+    """folder/params.yaml as `dvc exp run -S OVERRIDE ...` writes it."""
+    (folder / "params.yaml").write_text(yaml.safe_dump(composed_params(overrides), sort_keys=False))
 
 
 def run_stages_in_process(folder: Path, *commands: str) -> None:

@@ -58,22 +58,16 @@ def test_committed_params_are_valid():
 
 def test_every_profile_composes_to_valid_params_and_default_is_params_yaml():
     """conf/profile/*.yaml are what `dvc exp run -S profile=...` composes; each must pass the config layer."""
-    import os
-    from pathlib import Path
-
     import yaml
-    from hydra import compose, initialize_config_dir
-    from omegaconf import OmegaConf
+    from conftest import ROOT, composed_params
 
     from sftboot.config import Params
 
-    root = Path(__file__).resolve().parents[1]
     composed = {}
     for profile in ("default", "micro", "gpu"):
-        with initialize_config_dir(os.fspath(root / "conf"), version_base=None):
-            composed[profile] = OmegaConf.to_container(compose("config", overrides=[f"profile={profile}"]))
+        composed[profile] = composed_params([f"profile={profile}"])
         Params.model_validate(composed[profile])
-    assert composed["default"] == yaml.safe_load((root / "params.yaml").read_text())  # rerun `dvc exp run` after editing conf/
+    assert composed["default"] == yaml.safe_load((ROOT / "params.yaml").read_text())  # rerun `dvc exp run` after editing conf/
     gpu = composed["gpu"]
     assert gpu["student"]["model"] != "builtin:tiny" and gpu["rl"]["lora"]["enabled"] and gpu["student"]["pretrain"]["steps"] == 0
     # the reference's rules and budgets: a retry after an invalid answer, room to think (<= 128 tokens a turn, 768 a game)
