@@ -78,3 +78,40 @@ def test_answers_cut_by_the_token_budget_are_counted(tiny_sft_dir):
     whole = play_games(builtin("tictactoe", max_turns=5), StudentPolicy(model, tokenizer, max_tokens_per_turn=32), specs, batch_size=4)
     assert whole["answers_at_cap"].sum() < whole["well_formed_turns"].sum()  # most answers end by themselves
     assert (whole["answers_at_cap"] <= whole["completion_tokens"] // 32).all()  # each cut answer spent all 32 tokens
+
+
+def test_the_reading_is_left_out_of_rl_loss_and_nothing_else(tiny_sft_dir):
+    """rl.train_reading false: the same sampled games, with only the tokens of each answer's stated facts masked."""
+    from sftboot.envs.tictactoe.teacher import READING
+    from sftboot.generation import reading_mask
+
+    assert reading_mask(["<think>", "Wins: ", "2", ". Threats: none. I win at ", "2"], READING) == [0, 0, 0, 1, 1]  # a token past the facts is trained
+    assert reading_mask(["<move>", "4", "</move>"], READING) == [1, 1, 1]  # no reading stated, nothing masked
+    model, tokenizer = load_student(tiny_sft_dir)
+    specs = game_specs(6, seed=0, p_min=1.0, p_max=1.0)
+
+    def play(reading):
+        policy = StudentPolicy(model.eval(), tokenizer, max_tokens_per_turn=32, temperature=0.8, record_traces=True, seed=3, reading=reading)
+        return play_games(builtin("tictactoe", max_turns=5), policy, specs, batch_size=6)
+
+    whole, masked = play(None), play(READING)
+    assert whole["messages"].to_list() == masked["messages"].to_list()
+    assert whole["completion_ids"].to_list() == masked["completion_ids"].to_list()
+    left_out = 0
+    for row, full in zip(masked.iter_rows(named=True), whole["env_mask"].to_list()):
+        mask = row["env_mask"]
+        assert all(trained <= from_model for trained, from_model in zip(mask, full))
+        answers = [m["content"] for m in row["messages"] if m["role"] == "assistant"]
+        runs = [run for run in "".join("m" if m else "." for m in full).split(".") if run]
+        start = 0
+        for answer, run in zip(answers, [len(run) for run in runs]):
+            while not full[start]:
+                start += 1
+            tokens, trained = row["completion_ids"][start : start + run], mask[start : start + run]
+            start += run
+            head = tokenizer.decode(tokens[: trained.index(1) if 1 in trained else run])
+            assert 0 not in trained[trained.index(1) :] if 1 in trained else True  # the left-out tokens open the answer
+            facts = READING.match(answer)
+            assert head == "" or (facts and facts.group().startswith(head))  # and lie within its stated facts
+            left_out += len(head) > 0
+    assert left_out > 0

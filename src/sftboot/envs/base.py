@@ -10,6 +10,7 @@ its spec's seed, so replaying the same answers replays the same episode bit for 
 from __future__ import annotations
 
 import random
+import re
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar
@@ -154,6 +155,7 @@ class Environment(ABC):
     suites: ClassVar[dict[str, float]]
     suite_titles: ClassVar[dict[str, str]] = {}
     headline: ClassVar[tuple[tuple[str, str], ...]] = ()  # (suite, outcome) pairs for metrics/summary.json
+    reading: ClassVar[re.Pattern | None] = None  # how an answer may open by restating the state (`rl.train_reading`)
 
     def __init__(self, params: BaseModel) -> None:
         self.params = params

@@ -19,6 +19,7 @@ from sftboot.envs.tictactoe import board as rules
 from sftboot.policies import Reply
 
 _ROW = re.compile(r"^(\S+) \| (\S+) \| (\S+)$", re.MULTILINE)
+READING = re.compile(r"<think>Wins: [^.]*\. Threats: [^.]*\.")  # the facts `explain` opens with
 
 
 def board_from_text(text: str) -> str:
