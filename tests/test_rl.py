@@ -5,6 +5,7 @@ import torch
 
 from sftboot.config import defaults
 from sftboot.envs import builtin
+from sftboot.envs.base import GameSpec, game_specs
 from sftboot.errors import UserError
 from sftboot.rl import group_spec, latest_checkpoint, prompt_dataset, train_rl
 from sftboot.student import load_student
@@ -56,7 +57,7 @@ def test_a_grpo_step_trains_on_whole_games_and_resumes(tiny_sft_dir, tmp_path):
     assert answers["total"] >= 8 and 0 <= answers["at_cap"] <= answers["total"]  # every game answered at least once
     logged = next(entry for entry in history if "reward" in entry)
     assert logged["frac_reward_zero_std"] < 1.0, "no group had reward variance: nothing to learn from"
-    for key in ("rewards/outcome_reward/mean", "rewards/format_reward/mean", "rewards/invalid_move_penalty/mean", "step_time"):
+    for key in ("rewards/outcome_reward/mean", "rewards/format_reward/mean", "rewards/invalid_move_penalty/mean", "rewards/reading_reward/mean", "step_time"):
         assert key in logged
     assert any(not torch.equal(before[name], tensor) for name, tensor in trained.state_dict().items())
     assert latest_checkpoint(tmp_path).name == "checkpoint-1"
@@ -84,3 +85,23 @@ def test_groups_start_at_weak_spots_which_are_probed_and_found_anew(tiny_sft_dir
     assert [entry["spots/spot_groups"] for entry in steps] == [2, 2]  # share 1: every group of both steps
     assert all(0 <= entry["probe/p_best"] <= 1 and 0 <= entry["probe/p_invalid"] <= 1 for entry in steps)
     assert answers["games"] == 16
+
+
+def test_the_reading_reward_is_the_share_of_answers_that_state_the_board_truly():
+    from sftboot.envs.tictactoe.teacher import ScriptedTeacher
+    from sftboot.rollout import play_games
+
+    games = play_games(ENV, ScriptedTeacher(skill=1.0), game_specs(4, seed=0, p_min=0.5, p_max=0.5), batch_size=4)
+    conversations = games["messages"].to_list()
+    assert [ENV.reading_share(messages) for messages in conversations] == [1.0] * len(conversations)  # the teacher states them truly
+    messages = [dict(message) for message in conversations[0]]
+    answers = [index for index, message in enumerate(messages) if message["role"] == "assistant"]
+    first = messages[answers[0]]
+    first["content"] = (
+        first["content"].replace("Threats: none.", "Threats: 4.", 1)
+        if "Threats: none." in first["content"]
+        else first["content"].replace("Threats: ", "Threats: 9, ", 1)
+    )
+    assert ENV.reading_share(messages) == pytest.approx(1 - 1 / len(answers))  # one misread answer of the game
+    mastermind = builtin("mastermind")
+    assert mastermind.reading_share(mastermind.episode(GameSpec(0, 1, 0.0)).messages + [{"role": "assistant", "content": "<move>123</move>"}]) == 0.0

@@ -171,6 +171,7 @@ class RewardWeights(Section):
     outcome: float = Field(ge=0, description="win 1, draw 0.5, loss 0")
     format: float = Field(ge=0, description="fraction of well-formed answers")
     invalid: float = Field(ge=0, description="times the -0.1 for a game with any malformed or illegal answer")
+    reading: float = Field(ge=0, description="share of answers whose stated reading of the state is true, where the environment has one")
 
 
 class WeakSpotParams(Section):

@@ -115,6 +115,7 @@ def make_rollout_func(params: RLParams, environment: Environment, seed: int, tok
             "reward_outcome": games["reward_outcome"].to_list(),
             "reward_format": games["reward_format"].to_list(),
             "reward_invalid": games["reward_invalid"].to_list(),
+            "reward_reading": [environment.reading_share(messages) for messages in games["messages"].to_list()],
         }
 
     return rollout_func
@@ -155,8 +156,13 @@ def invalid_move_penalty(completions, reward_invalid, **kwargs) -> list[float]:
     return list(reward_invalid)
 
 
+def reading_reward(completions, reward_reading, **kwargs) -> list[float]:
+    """Share of the game's answers that state the board's facts truly (the environment's `reads_right`)."""
+    return list(reward_reading)
+
+
 # Keyed like `rl.reward_weights`, so each weight reaches its own function, whatever the order.
-REWARD_FUNCS = {"outcome": outcome_reward, "format": format_reward, "invalid": invalid_move_penalty}
+REWARD_FUNCS = {"outcome": outcome_reward, "format": format_reward, "invalid": invalid_move_penalty, "reading": reading_reward}
 
 
 class ZeroVarianceWarning(TrainerCallback):

@@ -155,7 +155,7 @@ class Environment(ABC):
     suites: ClassVar[dict[str, float]]
     suite_titles: ClassVar[dict[str, str]] = {}
     headline: ClassVar[tuple[tuple[str, str], ...]] = ()  # (suite, outcome) pairs for metrics/summary.json
-    reading: ClassVar[re.Pattern | None] = None  # how an answer may open by restating the state (`rl.train_reading`)
+    reading: ClassVar[re.Pattern | None] = None  # how an answer may open by restating the state (`rl.train_reading`, `reads_right`)
 
     def __init__(self, params: BaseModel) -> None:
         self.params = params
@@ -184,6 +184,15 @@ class Environment(ABC):
 
     def title(self, suite: str) -> str:
         return self.suite_titles.get(suite, suite)
+
+    def reads_right(self, observation: str, answer: str) -> bool:
+        """Whether `answer` opens with a true `reading` of the state in `observation` (RL's `reading` reward); False without one."""
+        return False
+
+    def reading_share(self, messages: list[dict]) -> float:
+        """The share of a game's answers whose reading of the state they answered is true."""
+        answered = [(before["content"], after["content"]) for before, after in zip(messages, messages[1:]) if after["role"] == "assistant"]
+        return sum(self.reads_right(*pair) for pair in answered) / len(answered) if answered else 0.0
 
     def scripted_teacher(self, skill: float, lookahead: float) -> Policy:
         raise UserError(f"env.name={self.name} has no scripted teacher; set teacher.policy: openai (an LLM teacher)")

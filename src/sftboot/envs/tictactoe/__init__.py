@@ -10,7 +10,7 @@ from __future__ import annotations
 from sftboot.config import TicTacToeParams
 from sftboot.envs.base import Environment, GameSpec
 from sftboot.envs.tictactoe.game import TicTacToeEnv
-from sftboot.envs.tictactoe.teacher import READING
+from sftboot.envs.tictactoe.teacher import READING, states_the_facts
 
 
 class TicTacToe(Environment):
@@ -23,6 +23,9 @@ class TicTacToe(Environment):
 
     def episode(self, spec: GameSpec, forfeit_invalid: bool = False) -> TicTacToeEnv:
         return TicTacToeEnv(spec, max_turns=self.max_turns, forfeit_invalid=forfeit_invalid)
+
+    def reads_right(self, observation: str, answer: str) -> bool:
+        return states_the_facts(observation, answer)
 
     def scripted_teacher(self, skill: float, lookahead: float):
         from sftboot.envs.tictactoe.teacher import ScriptedTeacher

@@ -62,12 +62,22 @@ REASONS = (
 )
 
 
+def facts(board: str) -> str:
+    """What the board offers: the cells where X and where O would complete a line."""
+    return f"Wins: {_cells(rules.winning_cells(board, 'X'))}. Threats: {_cells(rules.winning_cells(board, 'O'))}."
+
+
 def explain(board: str, cell: int) -> str:
-    """What the board offers (X's and O's winning cells), then what playing `cell` does: the move is
-    written after the facts it depends on, so learning one tactic leaves the others' conditions intact."""
+    """The board's facts, then what playing `cell` does: the move is written after the facts it
+    depends on, so learning one tactic leaves the others' conditions intact."""
     rank, _ = _preference(board, cell)
-    facts = f"Wins: {_cells(rules.winning_cells(board, 'X'))}. Threats: {_cells(rules.winning_cells(board, 'O'))}."
-    return f"{facts} {REASONS[rank].format(cell=cell)}"
+    return f"{facts(board)} {REASONS[rank].format(cell=cell)}"
+
+
+def states_the_facts(observation: str, answer: str) -> bool:
+    """Whether the answer opens with the true facts of the board shown in `observation`."""
+    stated = READING.match(answer)
+    return stated is not None and stated.group() == f"<think>{facts(board_from_text(observation))}"
 
 
 class ScriptedTeacher:
