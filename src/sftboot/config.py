@@ -214,10 +214,6 @@ class RLParams(Section):
         description="an invalid answer ends a training game as a loss, so GRPO's blame falls on the turns "
         "that led to it, not on the retry and the rest of the game; evaluation always allows the retry",
     )
-    train_reading: bool = Field(
-        description="false: the loss leaves out each answer's restatement of the state (the environment's `reading`), "
-        "which the outcome cannot judge: a misread in a won game would be rewarded",
-    )
     weak_spots: WeakSpotParams
     probe: ProbeParams
     lora: LoraParams

@@ -9,8 +9,6 @@ tokens; generation stops per game at `</move>`, an end-of-turn token or its toke
 
 from __future__ import annotations
 
-import itertools
-import re
 from dataclasses import dataclass, field
 
 import torch
@@ -22,7 +20,7 @@ from sftboot.policies import Reply
 
 @dataclass
 class Trace:
-    """One game's token stream; `env_mask` is 1 on the model tokens RL trains on, 0 on environment tokens."""
+    """One game's token stream; `env_mask` is 1 on model tokens, 0 on environment tokens."""
 
     conversation: list[dict]  # held so its id(), the trace's key, cannot be reused while the game lives
     rendered: str
@@ -30,13 +28,14 @@ class Trace:
     completion_ids: list[int] = field(default_factory=list)
     env_mask: list[int] = field(default_factory=list)
     logprobs: list[float] = field(default_factory=list)
-    model_tokens: int = 0  # the game's token budget counts them, trained on or not
 
-    def extend(self, ids: list[int], from_model: bool, logprobs: list[float] | None = None, trained: list[int] | None = None) -> None:
-        """`trained`: per model token, 0 where RL is to leave it out of the loss (the answer's reading)."""
+    @property
+    def model_tokens(self) -> int:
+        return sum(self.env_mask)
+
+    def extend(self, ids: list[int], from_model: bool, logprobs: list[float] | None = None) -> None:
         self.completion_ids += ids
-        self.model_tokens += len(ids) if from_model else 0
-        self.env_mask += trained if trained is not None else [int(from_model)] * len(ids)
+        self.env_mask += [int(from_model)] * len(ids)
         self.logprobs += logprobs if logprobs is not None else [0.0] * len(ids)
 
 
@@ -131,17 +130,8 @@ def _stop_ids(model, tokenizer) -> set[int]:
     return {token for token in [tokenizer.eos_token_id, *listed] if token is not None}
 
 
-def reading_mask(pieces: list[str], reading: re.Pattern) -> list[int]:
-    """0 for each token that ends inside the answer's leading `reading` (its restatement of the
-    observation), 1 for the rest; all 1 when the answer does not open with one."""
-    found = reading.match("".join(pieces))
-    ends = list(itertools.accumulate(map(len, pieces)))
-    return [int(not found or end > found.end()) for end in ends]
-
-
 class StudentPolicy:
-    """`temperature` 0 means greedy decoding (evaluation); > 0 samples (RL rollouts). With `reading`,
-    recorded traces mask the tokens of each answer's reading (see `reading_mask`) out of RL's loss."""
+    """`temperature` 0 means greedy decoding (evaluation); > 0 samples (RL rollouts)."""
 
     def __init__(
         self,
@@ -153,7 +143,6 @@ class StudentPolicy:
         record_traces: bool = False,
         policy_id: str = "student",
         seed: int = 0,
-        reading: re.Pattern | None = None,
     ) -> None:
         self.model = model
         self.tokenizer = tokenizer
@@ -161,7 +150,6 @@ class StudentPolicy:
         self.temperature = temperature
         self.max_tokens_per_game = max_tokens_per_game
         self.record_traces = record_traces
-        self.reading = reading
         self.policy_id = policy_id
         self._traces: dict[int, Trace] = {}
         self._rows: dict[int, int] = {}
@@ -248,8 +236,7 @@ class StudentPolicy:
         replies = []
         for trace, (tokens, token_logprobs, at_cap) in zip(traces, generated):
             context = len(trace.prompt_ids) + len(trace.completion_ids)
-            trained = reading_mask([self.tokenizer.decode([token]) for token in tokens], self.reading) if self.reading else None
-            trace.extend(tokens, from_model=True, logprobs=token_logprobs, trained=trained)
+            trace.extend(tokens, from_model=True, logprobs=token_logprobs)
             trace.rendered += self.tokenizer.decode(tokens, skip_special_tokens=False)
             text = self.tokenizer.decode(tokens, skip_special_tokens=True)
             replies.append(Reply(text=text, prompt_tokens=context, completion_tokens=len(tokens), at_cap=at_cap))

@@ -94,7 +94,6 @@ def make_rollout_func(params: RLParams, environment: Environment, seed: int, tok
             record_traces=True,
             policy_id="student:rl",
             seed=seed * 1_000_003 + step + 7919 * process,
-            reading=None if params.train_reading else environment.reading,
         )
         games = play_games(
             environment,

@@ -10,7 +10,6 @@ its spec's seed, so replaying the same answers replays the same episode bit for 
 from __future__ import annotations
 
 import random
-import re
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar
@@ -155,7 +154,6 @@ class Environment(ABC):
     suites: ClassVar[dict[str, float]]
     suite_titles: ClassVar[dict[str, str]] = {}
     headline: ClassVar[tuple[tuple[str, str], ...]] = ()  # (suite, outcome) pairs for metrics/summary.json
-    reading: ClassVar[re.Pattern | None] = None  # how an answer may open by restating the state (`rl.train_reading`, `reads_right`)
 
     def __init__(self, params: BaseModel) -> None:
         self.params = params
@@ -186,7 +184,8 @@ class Environment(ABC):
         return self.suite_titles.get(suite, suite)
 
     def reads_right(self, observation: str, answer: str) -> bool:
-        """Whether `answer` opens with a true `reading` of the state in `observation` (RL's `reading` reward); False without one."""
+        """Whether `answer` opens with a true account of the state shown in `observation` (RL's `reading` reward); False
+        where the environment asks for none."""
         return False
 
     def reading_share(self, messages: list[dict]) -> float:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from sftboot.config import TicTacToeParams
 from sftboot.envs.base import Environment, GameSpec
 from sftboot.envs.tictactoe.game import TicTacToeEnv
-from sftboot.envs.tictactoe.teacher import READING, states_the_facts
+from sftboot.envs.tictactoe.teacher import states_the_facts
 
 
 class TicTacToe(Environment):
@@ -19,7 +19,6 @@ class TicTacToe(Environment):
     suites = {"random": 1.0, "optimal": 0.0}
     suite_titles = {"random": "a random opponent (p = 1)", "optimal": "the optimal opponent (p = 0)"}
     headline = (("optimal", "draw"), ("random", "win"), ("random", "loss"))
-    reading = READING
 
     def episode(self, spec: GameSpec, forfeit_invalid: bool = False) -> TicTacToeEnv:
         return TicTacToeEnv(spec, max_turns=self.max_turns, forfeit_invalid=forfeit_invalid)

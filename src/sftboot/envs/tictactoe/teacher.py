@@ -19,7 +19,6 @@ from sftboot.envs.tictactoe import board as rules
 from sftboot.policies import Reply
 
 _ROW = re.compile(r"^(\S+) \| (\S+) \| (\S+)$", re.MULTILINE)
-READING = re.compile(r"<think>Wins: [^.]*\. Threats: [^.]*\.")  # the facts `explain` opens with
 
 
 def board_from_text(text: str) -> str:
@@ -76,8 +75,7 @@ def explain(board: str, cell: int) -> str:
 
 def states_the_facts(observation: str, answer: str) -> bool:
     """Whether the answer opens with the true facts of the board shown in `observation`."""
-    stated = READING.match(answer)
-    return stated is not None and stated.group() == f"<think>{facts(board_from_text(observation))}"
+    return answer.startswith(f"<think>{facts(board_from_text(observation))}")
 
 
 class ScriptedTeacher:
