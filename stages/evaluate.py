@@ -35,7 +35,7 @@ def student_plan() -> dict:
     return json.loads(PLAN_IN.read_text())
 
 
-@exits_cleanly
+@exits_cleanly(takes_arguments=True)
 def main() -> None:
     name = sys.argv[1] if len(sys.argv) == 2 else ""
     if name not in (*STUDENTS, "teacher"):

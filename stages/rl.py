@@ -76,7 +76,7 @@ def spot_summary(history: list[dict]) -> dict:
     return {"spots": dict(counts) | trend | {"probe_steps": [first["step"], last["step"]]}}
 
 
-@exits_cleanly
+@exits_cleanly(takes_arguments=True)
 def main() -> None:
     start = sys.argv[1] if len(sys.argv) > 1 else "sft"
     if start not in TRAINED:

@@ -1,5 +1,8 @@
 """Bad params stop a stage with one line naming the key, and no traceback."""
 
+import subprocess
+import sys
+
 import pytest
 from conftest import run_stage, set_params
 
@@ -40,6 +43,15 @@ def test_bad_params_fail_with_one_line(project, change, expected):
     assert "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
     assert not (project / "data").exists()
+
+
+def test_a_stage_refuses_arguments_instead_of_running(project):
+    """`python stages/sft.py --help` once trained a model; a stage's settings are its params."""
+    helped = subprocess.run([sys.executable, "stages/sft.py", "--help"], cwd=project, capture_output=True, text=True)
+    assert helped.returncode == 0 and helped.stdout.startswith("Stage `sft`") and "dvc repro sft" in helped.stdout
+    refused = subprocess.run([sys.executable, "stages/teacher.py", "--games", "5"], cwd=project, capture_output=True, text=True)
+    assert refused.returncode == 2 and refused.stderr.strip() == "error: stages/teacher.py takes no arguments (got: --games 5); it reads params.yaml"
+    assert not (project / "models").exists() and not (project / "data").exists()
 
 
 def test_missing_api_key_is_a_one_line_error(project):

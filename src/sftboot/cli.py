@@ -231,7 +231,7 @@ def parser() -> argparse.ArgumentParser:
     return top
 
 
-@exits_cleanly
+@exits_cleanly(takes_arguments=True)
 def main() -> None:
     args = parser().parse_args()
     for flag in ("games", "batch_size"):
