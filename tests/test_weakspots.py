@@ -64,7 +64,7 @@ def test_groups_draw_spots_reproducibly_and_in_the_share_asked(habit_spots):
     _, spots = habit_spots
 
     def draws(share):
-        weak = WeakSpots(spots, WeakSpotParams(share=share, limit=12, refresh_every=10, draw="reward", p_after=None), TICTACTOE)
+        weak = WeakSpots(spots, WeakSpotParams(share=share, limit=12, refresh_every=10, draw="reward"), TICTACTOE)
         return [weak.draw(0, step, group) for step in range(50) for group in range(4)]
 
     assert all(spot is None for spot in draws(0.0)) and all(spot is not None for spot in draws(1.0))
@@ -75,7 +75,7 @@ def test_groups_draw_spots_reproducibly_and_in_the_share_asked(habit_spots):
 def test_spots_can_take_turns_by_suite_like_the_openings(habit_spots):
     evaluation, _ = habit_spots
     spots = weak_spots(TICTACTOE, evaluation.games, evaluation.moves, limit=40, seed=0)
-    weak = WeakSpots(spots, WeakSpotParams(share=1.0, limit=40, refresh_every=10, draw="suites", p_after=None), TICTACTOE)
+    weak = WeakSpots(spots, WeakSpotParams(share=1.0, limit=40, refresh_every=10, draw="suites"), TICTACTOE)
     suites = sorted(TICTACTOE.suites.values())  # the order rl.opponents: suites gives the groups
     assert {spot.spec.p for spot in spots} == set(suites)  # the habit loses reward against both opponents
     drawn = [(group, weak.draw(0, step, group)) for step in range(20) for group in range(4)]
@@ -96,22 +96,3 @@ def test_an_opening_keeps_its_retries_and_forfeit_applies_after_it():
     assert episode.invalid_moves == 1 and not episode.done and episode.forfeit_invalid
     episode.step("<move>9</move>")
     assert episode.done and episode.outcome == "loss"
-
-
-def test_a_spot_can_play_on_against_another_opponent():
-    """rl.weak_spots.p_after: the earlier turns replay at the suite's p, the rest is played at p_after."""
-    from dataclasses import replace
-
-    from sftboot.envs.tictactoe import board as rules
-
-    evaluation = evaluate(TICTACTOE, HABIT, ["random"], games=1, seed=0, batch_size=64)
-    spot = next(spot for spot in weak_spots(TICTACTOE, evaluation.games, evaluation.moves, limit=40, seed=0) if len(spot.moves) >= 2)
-    assert spot.spec.p == 1.0
-    for p_after, strict in ((0.0, True), (None, False)):
-        episode = TICTACTOE.start(replace(spot.spec, p_after_opening=p_after))
-        assert episode.messages == spot.messages and episode.spec.p == (1.0 if p_after is None else p_after)
-        while not episode.done:
-            board = rules.place(episode.board, rules.free_cells(episode.board)[-1], "X")
-            episode.step(f"<think>-</think><move>{rules.free_cells(episode.board)[-1]}</move>")
-            if not episode.done and strict:
-                assert episode.moves[-1] in rules.optimal_moves(board, "O")  # the optimal opponent answers every move

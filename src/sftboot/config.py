@@ -184,12 +184,6 @@ class WeakSpotParams(Section):
         "by group, as rl.opponents: suites does for openings, then in proportion to reward within the suite"
     )
     refresh_every: int = Field(ge=1, description="steps between exact evaluations of the model being trained, which find its spots anew")
-    p_after: float | None = Field(
-        ge=0.0,
-        le=1.0,
-        description="the difficulty a spot's game plays on at (null: its suite's); tic-tac-toe 0.0, the optimal opponent, "
-        "punishes a missed win that a random one mostly forgives",
-    )
 
 
 class ProbeParams(Section):

@@ -17,7 +17,6 @@ from __future__ import annotations
 import random
 import warnings
 from collections import Counter
-from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -81,10 +80,8 @@ def make_rollout_func(params: RLParams, environment: Environment, seed: int, tok
             group = first_group + local
             spot = spots.draw(seed, step, group)
             spec = spot.spec if spot else group_spec(prompts[local * size], seed, step, group, params, environment)
-            if spot:
-                spec = replace(spec, p_after_opening=params.weak_spots.p_after)
             started_at.append(spot)
-            specs += [replace(spec, game_id=group * size + k) for k in range(size)]
+            specs += [GameSpec(game_id=group * size + k, seed=spec.seed, p=spec.p, opening=spec.opening) for k in range(size)]
         model = trainer.accelerator.unwrap_model(trainer.model)
         was_training = model.training
         model.eval()

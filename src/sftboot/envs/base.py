@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import random
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar
 
 from sftboot.answer import extract_move, is_well_formed
@@ -38,7 +38,6 @@ class GameSpec:
     seed: int
     p: float
     opening: tuple[str, ...] = ()  # answers replayed before play starts: RL's games from the student's weak positions
-    p_after_opening: float | None = None  # the difficulty play continues at once the opening is replayed (None: p)
     suite: str = ""  # the evaluation suite a game belongs to ("" for training games), for environments whose suites differ in more than p
 
 
@@ -174,14 +173,11 @@ class Environment(ABC):
         return episode
 
     def start(self, spec: GameSpec, forfeit_invalid: bool = False) -> Episode:
-        """A new episode for `spec` with its `opening` answers already played (they keep their retries), then
-        played on at `p_after_opening` where the spec sets one (what p changes after the start is the environment's)."""
+        """A new episode for `spec` with its `opening` answers already played (they keep their retries)."""
         if not spec.opening:
             return self.episode(spec, forfeit_invalid)
         episode = self.replay(spec, list(spec.opening))
         episode.forfeit_invalid = forfeit_invalid
-        if spec.p_after_opening is not None:
-            episode.spec = replace(spec, p=spec.p_after_opening)
         return episode
 
     def title(self, suite: str) -> str:
