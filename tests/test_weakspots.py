@@ -64,22 +64,12 @@ def test_groups_draw_spots_reproducibly_and_in_the_share_asked(habit_spots):
     _, spots = habit_spots
 
     def draws(share):
-        weak = WeakSpots(spots, WeakSpotParams(share=share, limit=12, refresh_every=10, draw="reward"), TICTACTOE)
+        weak = WeakSpots(spots, WeakSpotParams(share=share, limit=12, refresh_every=10), TICTACTOE)
         return [weak.draw(0, step, group) for step in range(50) for group in range(4)]
 
     assert all(spot is None for spot in draws(0.0)) and all(spot is not None for spot in draws(1.0))
     half = draws(0.5)
     assert half == draws(0.5) and 60 < sum(spot is not None for spot in half) < 140
-
-
-def test_spots_can_take_turns_by_suite_like_the_openings(habit_spots):
-    evaluation, _ = habit_spots
-    spots = weak_spots(TICTACTOE, evaluation.games, evaluation.moves, limit=40, seed=0)
-    weak = WeakSpots(spots, WeakSpotParams(share=1.0, limit=40, refresh_every=10, draw="suites"), TICTACTOE)
-    suites = sorted(TICTACTOE.suites.values())  # the order rl.opponents: suites gives the groups
-    assert {spot.spec.p for spot in spots} == set(suites)  # the habit loses reward against both opponents
-    drawn = [(group, weak.draw(0, step, group)) for step in range(20) for group in range(4)]
-    assert all(spot.spec.p == suites[group % 2] for group, spot in drawn)
 
 
 def test_a_game_passes_through_a_spot_only_from_the_same_opener_and_moves(habit_spots):

@@ -179,10 +179,6 @@ class WeakSpotParams(Section):
 
     share: float = Field(ge=0, le=1, description="of the run's groups; the rest open a fresh game")
     limit: int = Field(ge=1, description="the costliest positions kept")
-    draw: Literal["reward", "suites"] = Field(
-        description="reward: each spot in proportion to the reward lost there; suites: the evaluation suites take turns "
-        "by group, as rl.opponents: suites does for openings, then in proportion to reward within the suite"
-    )
     refresh_every: int = Field(ge=1, description="steps between exact evaluations of the model being trained, which find its spots anew")
 
 

@@ -117,16 +117,11 @@ class WeakSpots:
         self.refreshes = 0
 
     def draw(self, seed: int, step: int, group: int) -> WeakSpot | None:
-        """The spot group `group` of `step` starts from, in proportion to the reward lost there (within the suite whose
-        turn it is, with `draw: suites`); None: `share` says an opening."""
+        """The spot group `group` of `step` starts from, in proportion to the reward lost there; None: `share` says an opening."""
         rng = random.Random(f"spot:{seed}:{step}:{group}")
         if not self.spots or rng.random() >= self.params.share:
             return None
-        pool = self.spots
-        if self.params.draw == "suites":
-            suites = sorted(self.environment.suites.values())
-            pool = [spot for spot in self.spots if spot.spec.p == suites[group % len(suites)]] or self.spots
-        return rng.choices(pool, weights=[spot.weight for spot in pool])[0]
+        return rng.choices(self.spots, weights=[spot.weight for spot in self.spots])[0]
 
     def refresh(self, model, tokenizer, max_tokens: int, seed: int) -> None:
         """Evaluate the greedy model exactly in every suite that allows it; its weak spots replace the current ones."""
