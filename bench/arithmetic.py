@@ -20,7 +20,7 @@ import time
 import torch
 import transformers as T
 
-from sftboot.device import use_portable_arithmetic
+from sftboot.core.device import use_portable_arithmetic
 
 
 def digest(*tensors: torch.Tensor) -> str:

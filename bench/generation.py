@@ -11,12 +11,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from sftboot.config import defaults
+from sftboot.core.config import defaults
+from sftboot.engine.environment import game_specs
+from sftboot.engine.generation import StudentPolicy
+from sftboot.engine.rollout import play_games
 from sftboot.envs import project_environment
-from sftboot.envs.base import game_specs
-from sftboot.generation import StudentPolicy
-from sftboot.rollout import play_games
-from sftboot.student import load_student, materialize_base
+from sftboot.training.student import load_student, materialize_base
 
 
 def games_per_s(model, tokenizer, games: int, batch_size: int) -> float:

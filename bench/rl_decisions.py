@@ -27,17 +27,17 @@ from pathlib import Path
 import polars as pl
 import torch
 
-from sftboot.answer import extract_move, format_answer
-from sftboot.config import load_params
-from sftboot.device import CPU
+from sftboot.core.answer import extract_move, format_answer
+from sftboot.core.config import load_params
+from sftboot.core.device import CPU
+from sftboot.engine.environment import game_specs
+from sftboot.engine.generation import StudentPolicy
+from sftboot.engine.rollout import play_games
 from sftboot.envs import make_environment
-from sftboot.envs.base import game_specs
 from sftboot.envs.tictactoe import board as rules
 from sftboot.envs.tictactoe.teacher import explain
-from sftboot.generation import StudentPolicy
-from sftboot.rollout import play_games
-from sftboot.student import load_student
-from sftboot.weakspots import INVALID_COST
+from sftboot.training.student import load_student
+from sftboot.training.weakspots import INVALID_COST
 
 GAP_BINS = [0.1, 0.2, 0.4, 0.7, 0.9]
 GAP_LABELS = ["<=0.1", "0.1-0.2", "0.2-0.4", "0.4-0.7", "0.7-0.9", ">0.9"]

@@ -1,7 +1,7 @@
 """Benchmark: games per second of the rollout engine.
 
 Prints games/s for the scripted teacher, and for the OpenAI-compatible teacher against a local
-chat-completions server (sftboot.fake_openai, answering after a fixed delay that stands in for
+chat-completions server (sftboot.policies.fake_openai, answering after a fixed delay that stands in for
 model latency) at concurrency 1, 8 and 32.
 
     python bench/rollouts.py [--games 400] [--delay 0.05]
@@ -11,12 +11,12 @@ import argparse
 import os
 import time
 
-from sftboot.config import defaults
+from sftboot.core.config import defaults
+from sftboot.engine.environment import game_specs
+from sftboot.engine.rollout import play_games
 from sftboot.envs import project_environment
-from sftboot.envs.base import game_specs
-from sftboot.fake_openai import FakeOpenAI
+from sftboot.policies.fake_openai import FakeOpenAI
 from sftboot.policies.openai_chat import OpenAIChatPolicy
-from sftboot.rollout import play_games
 
 
 def games_per_s(policy, games: int, batch_size: int) -> float:

@@ -18,15 +18,15 @@ import torch
 from rl_decisions import answer_probability, tactic
 from transformers import TrainerCallback
 
-from sftboot.answer import format_answer
-from sftboot.config import load_params
-from sftboot.device import placement
+from sftboot.core.answer import format_answer
+from sftboot.core.config import load_params
+from sftboot.core.device import placement
+from sftboot.engine.environment import game_specs
+from sftboot.engine.rollout import play_games
 from sftboot.envs import make_environment
-from sftboot.envs.base import game_specs
 from sftboot.envs.tictactoe.teacher import ScriptedTeacher, board_from_text, explain
-from sftboot.rollout import play_games
-from sftboot.sft import read_records, train_sft
-from sftboot.student import load_student
+from sftboot.training.sft import read_records, train_sft
+from sftboot.training.student import load_student
 
 HELD_OUT_SEED = 12345  # not a seed the pipeline's teacher games draw from
 

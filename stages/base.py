@@ -3,7 +3,7 @@
 `student.model: builtin:tiny` (default) builds a small Llama-style model and a task tokenizer from
 the config in params, offline; any other value is a hub id (needs network) or a local folder.
 With `student.pretrain.steps` > 0 the model is first trained on the environment's own texts
-(random players' games, no answer format: see sftboot.pretrain), a stand-in for the pretraining a
+(random players' games, no answer format: see sftboot.training.pretrain), a stand-in for the pretraining a
 hub model already has. Every later stage loads models/base through `from_pretrained`.
 
     dvc repro base
@@ -12,16 +12,16 @@ hub model already has. Every later stage loads models/base through `from_pretrai
 import time
 from pathlib import Path
 
-from sftboot.card import origin, write_card
-from sftboot.config import load_params
-from sftboot.device import placement
+from sftboot.core.config import load_params
+from sftboot.core.device import placement
+from sftboot.core.errors import exits_cleanly
+from sftboot.core.io import write_json, write_timing
+from sftboot.core.workspace import WORK_DIR, replace_dir
 from sftboot.envs import make_environment
-from sftboot.errors import exits_cleanly
-from sftboot.io import write_json, write_timing
-from sftboot.pretrain import pretrain
-from sftboot.student import load_student, materialize_base
-from sftboot.trainlog import log_summary
-from sftboot.workspace import WORK_DIR, replace_dir
+from sftboot.training.card import origin, write_card
+from sftboot.training.pretrain import pretrain
+from sftboot.training.student import load_student, materialize_base
+from sftboot.training.trainlog import log_summary
 
 MODEL_OUT = Path("models/base")
 METRICS_OUT = Path("metrics/base.json")

@@ -10,10 +10,10 @@ evaluate@<student> reads instead of those params.
 
 from pathlib import Path
 
-from sftboot.config import load_params
+from sftboot.core.config import load_params
+from sftboot.core.errors import exits_cleanly
+from sftboot.core.io import write_json
 from sftboot.envs import make_environment
-from sftboot.errors import exits_cleanly
-from sftboot.io import write_json
 
 PLAN_OUT = Path("data/eval/plan.json")
 

@@ -16,13 +16,13 @@ import sys
 import time
 from pathlib import Path
 
-from sftboot.budget import check_budget
-from sftboot.config import load_params
-from sftboot.device import placement
+from sftboot.core.budget import check_budget
+from sftboot.core.config import load_params
+from sftboot.core.device import placement
+from sftboot.core.errors import UserError, exits_cleanly
+from sftboot.core.io import write_json, write_timing
 from sftboot.envs import make_environment
-from sftboot.errors import UserError, exits_cleanly
-from sftboot.evaluation import describe, evaluate, load_student_policy
-from sftboot.io import write_json, write_timing
+from sftboot.evaluation.run import describe, evaluate, load_student_policy
 from sftboot.policies import make_teacher
 
 STUDENTS = ("base", "sft", "rl", "rl_without_sft")

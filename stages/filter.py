@@ -9,10 +9,10 @@ Out: data/sft/filtered.parquet, metrics/filter.json.
 
 from pathlib import Path
 
-from sftboot.config import load_params
-from sftboot.dataset import filter_games, read_games
-from sftboot.errors import exits_cleanly
-from sftboot.io import write_json, write_parquet
+from sftboot.core.config import load_params
+from sftboot.core.errors import exits_cleanly
+from sftboot.core.io import write_json, write_parquet
+from sftboot.data.dataset import filter_games, read_games
 
 GAMES_IN = Path("data/rollouts/teacher.parquet")
 KEPT_OUT = Path("data/sft/filtered.parquet")

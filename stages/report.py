@@ -16,13 +16,13 @@ from pathlib import Path
 
 import polars as pl
 
-from sftboot.card import completed_card
-from sftboot.config import load_params
+from sftboot.core.config import load_params
+from sftboot.core.errors import exits_cleanly
+from sftboot.core.io import TIMINGS_DIR, atomic_path, write_json, write_text
+from sftboot.core.workspace import replace_dir
 from sftboot.envs import make_environment
-from sftboot.errors import exits_cleanly
-from sftboot.io import TIMINGS_DIR, atomic_path, write_json, write_text
-from sftboot.report import key_figures, outcome_rows, plot_outcomes, read_json, render_report, turns_section
-from sftboot.workspace import replace_dir
+from sftboot.evaluation.report import key_figures, outcome_rows, plot_outcomes, read_json, render_report, turns_section
+from sftboot.training.card import completed_card
 
 EVAL_DIR = Path("metrics/eval")
 GAMES_DIR = Path("data/eval")

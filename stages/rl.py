@@ -30,18 +30,18 @@ import polars as pl
 from dvclive import Live
 from transformers.integrations import DVCLiveCallback
 
-from sftboot.budget import FACTS_FILE, check_budget
-from sftboot.card import inherited, write_card
-from sftboot.config import load_params
-from sftboot.device import is_main_process, launch_processes, leave_processes, placement
+from sftboot.core.budget import FACTS_FILE, check_budget
+from sftboot.core.config import load_params
+from sftboot.core.device import is_main_process, launch_processes, leave_processes, placement
+from sftboot.core.errors import UserError, exits_cleanly
+from sftboot.core.io import write_json, write_timing
+from sftboot.core.workspace import WORK_DIR, replace_dir
 from sftboot.envs import make_environment
-from sftboot.errors import UserError, exits_cleanly
-from sftboot.io import write_json, write_timing
-from sftboot.rl import latest_checkpoint, train_rl
-from sftboot.student import load_student
-from sftboot.trainlog import log_summary
-from sftboot.weakspots import weak_spots
-from sftboot.workspace import WORK_DIR, replace_dir
+from sftboot.training.card import inherited, write_card
+from sftboot.training.rl import latest_checkpoint, train_rl
+from sftboot.training.student import load_student
+from sftboot.training.trainlog import log_summary
+from sftboot.training.weakspots import weak_spots
 
 TRAINED = {"sft": "rl", "base": "rl_without_sft"}  # the model RL starts from -> what the run is called
 
@@ -64,7 +64,7 @@ def exact_results(model: str) -> tuple[pl.DataFrame, pl.DataFrame]:
 
 
 def spot_summary(history: list[dict]) -> dict:
-    """What RL did where the starting student loses reward (sftboot.spotprobe): probe first and last, game counts in all."""
+    """What RL did where the starting student loses reward (sftboot.training.spotprobe): probe first and last, game counts in all."""
     probes = [entry for entry in history if "probe/p_best" in entry]
     counts = Counter()
     for entry in history:

@@ -15,16 +15,16 @@ from pathlib import Path
 from dvclive import Live
 from transformers.integrations import DVCLiveCallback
 
-from sftboot.budget import longest_answer, record_longest_answer
-from sftboot.card import inherited, write_card
-from sftboot.config import load_params
-from sftboot.device import is_main_process, launch_processes, leave_processes, placement
-from sftboot.errors import exits_cleanly
-from sftboot.io import write_json, write_timing
-from sftboot.sft import count_truncated, read_records, train_sft
-from sftboot.student import load_student
-from sftboot.trainlog import log_summary
-from sftboot.workspace import WORK_DIR, replace_dir
+from sftboot.core.budget import longest_answer, record_longest_answer
+from sftboot.core.config import load_params
+from sftboot.core.device import is_main_process, launch_processes, leave_processes, placement
+from sftboot.core.errors import exits_cleanly
+from sftboot.core.io import write_json, write_timing
+from sftboot.core.workspace import WORK_DIR, replace_dir
+from sftboot.training.card import inherited, write_card
+from sftboot.training.sft import count_truncated, read_records, train_sft
+from sftboot.training.student import load_student
+from sftboot.training.trainlog import log_summary
 
 MODEL_IN = Path("models/base")
 DATA_IN = Path("data/sft/train.jsonl")

@@ -12,14 +12,14 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from sftboot.config import load_params
+from sftboot.core.config import load_params
+from sftboot.core.errors import exits_cleanly
+from sftboot.core.io import write_json, write_parquet, write_timing
+from sftboot.engine.environment import game_specs
+from sftboot.engine.metrics import api_counts, summarize
+from sftboot.engine.rollout import play_games
 from sftboot.envs import make_environment
-from sftboot.envs.base import game_specs
-from sftboot.errors import exits_cleanly
-from sftboot.io import write_json, write_parquet, write_timing
-from sftboot.metrics import api_counts, summarize
 from sftboot.policies import make_teacher
-from sftboot.rollout import play_games
 
 GAMES_OUT = Path("data/rollouts/teacher.parquet")
 METRICS_OUT = Path("metrics/teacher.json")

@@ -9,12 +9,12 @@ SFT data, so nothing downstream trains on it.
 
 from pathlib import Path
 
-from sftboot.config import load_params
-from sftboot.dataset import read_games, sft_records
+from sftboot.core.config import load_params
+from sftboot.core.errors import UserError, exits_cleanly
+from sftboot.core.io import write_json, write_jsonl
+from sftboot.data.dataset import read_games, sft_records
+from sftboot.data.validation import describe_failures, validate_games
 from sftboot.envs import make_environment
-from sftboot.errors import UserError, exits_cleanly
-from sftboot.io import write_json, write_jsonl
-from sftboot.validation import describe_failures, validate_games
 
 GAMES_IN = Path("data/sft/filtered.parquet")
 TRAIN_OUT = Path("data/sft/train.jsonl")

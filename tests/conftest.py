@@ -153,7 +153,7 @@ def _descriptors_to(out, err):
 def micro_run_with_api_teacher(repo: Path, answer, settings: list[str], targets: list[str]) -> None:
     """`dvc exp run` of the micro profile for an environment with no scripted teacher: an API teacher (a local
     fake server answering with `answer(messages)`) and the builtin student."""
-    from sftboot.fake_openai import FakeOpenAI
+    from sftboot.policies.fake_openai import FakeOpenAI
 
     with FakeOpenAI(answer=answer) as server:
         overrides = [
@@ -173,7 +173,7 @@ class Answering:
         self.answer, self.policy_id = answer, policy_id
 
     def respond(self, conversations, seeds):
-        from sftboot.policies import Reply
+        from sftboot.engine.policy import Reply
 
         return [Reply(text=self.answer(messages)) for messages in conversations]
 
@@ -184,9 +184,9 @@ TINY = {"vocab_size": 512, "hidden_size": 64, "intermediate_size": 128, "num_lay
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory):
     """A tiny builtin student saved with save_pretrained, for tests to load through from_pretrained."""
-    from sftboot.config import defaults
+    from sftboot.core.config import defaults
     from sftboot.envs import builtin
-    from sftboot.student import materialize_base
+    from sftboot.training.student import materialize_base
 
     folder = tmp_path_factory.mktemp("tiny")
     materialize_base(builtin("tictactoe"), "builtin:tiny", defaults("student.builtin", **TINY), seed=0, out=folder)
@@ -196,12 +196,12 @@ def tiny_model_dir(tmp_path_factory):
 @pytest.fixture(scope="session")
 def sft_records():
     """SFT records from scripted-teacher games, as the validate stage writes them."""
-    from sftboot.dataset import filter_games
-    from sftboot.dataset import sft_records as records
+    from sftboot.data.dataset import filter_games
+    from sftboot.data.dataset import sft_records as records
+    from sftboot.engine.environment import game_specs
+    from sftboot.engine.rollout import play_games
     from sftboot.envs import builtin
-    from sftboot.envs.base import game_specs
     from sftboot.envs.tictactoe.teacher import ScriptedTeacher
-    from sftboot.rollout import play_games
 
     games = play_games(builtin("tictactoe", max_turns=8), ScriptedTeacher(0.9), game_specs(40, 0, 0.0, 1.0, 4), batch_size=64)
     return records(filter_games(games, ["win", "draw"], deduplicate=False)[0])
@@ -231,9 +231,9 @@ def tiny_sft_dir(tiny_model_dir, sft_records, tmp_path_factory):
     """The tiny student after a short SFT: it answers in format often enough for RL to see signal."""
 
     def build(folder: Path) -> None:
-        from sftboot.config import defaults
-        from sftboot.sft import train_sft
-        from sftboot.student import load_student
+        from sftboot.core.config import defaults
+        from sftboot.training.sft import train_sft
+        from sftboot.training.student import load_student
 
         model, tokenizer = load_student(tiny_model_dir)
         params = defaults("sft", epochs=20, max_steps=-1, learning_rate=1e-2, batch_size=8, max_length=1024)

@@ -35,7 +35,7 @@ def test_arithmetic_benchmark_prints_the_same_hashes_on_one_and_two_threads(tmp_
 @pytest.mark.slow
 def test_rl_decisions_compares_two_evaluated_students(tiny_sft_dir, tmp_path):
     from sftboot.envs import builtin
-    from sftboot.evaluation import evaluate, load_student_policy
+    from sftboot.evaluation.run import evaluate, load_student_policy
 
     evaluation = evaluate(builtin("tictactoe", max_turns=5), load_student_policy(str(tiny_sft_dir), 16), ["random", "optimal"], games=1, seed=0, batch_size=64)
     for name in ("sft", "rl"):  # the same student twice: nothing may count as flipped

@@ -6,9 +6,9 @@ import sys
 
 import pytest
 
-from sftboot.budget import check_budget, longest_answer, record_longest_answer
-from sftboot.errors import UserError
-from sftboot.student import load_student
+from sftboot.core.budget import check_budget, longest_answer, record_longest_answer
+from sftboot.core.errors import UserError
+from sftboot.training.student import load_student
 
 
 def test_the_longest_answer_is_counted_under_the_students_template(tiny_model_dir, sft_records):
@@ -25,6 +25,6 @@ def test_a_budget_below_the_longest_answer_is_refused_by_the_stage_setting_and_t
     check_budget(model, 12, "rl.max_tokens_per_turn")
     with pytest.raises(UserError, match=r"^rl.max_tokens_per_turn: 11 tokens per turn is less than the longest answer in the SFT data \(12 tokens"):
         check_budget(model, 11, "rl.max_tokens_per_turn")
-    result = subprocess.run([sys.executable, "-m", "sftboot.cli", "eval", "--model", str(model), "--max-tokens", "8"], capture_output=True, text=True)
+    result = subprocess.run([sys.executable, "-m", "sftboot.app.cli", "eval", "--model", str(model), "--max-tokens", "8"], capture_output=True, text=True)
     assert result.returncode != 0 and "Traceback" not in result.stderr
     assert "--max-tokens: 8 tokens per turn is less than the longest answer in the SFT data (12 tokens" in result.stderr

@@ -5,9 +5,9 @@ from conftest import ROOT
 from huggingface_hub import ModelCard, ModelCardData
 from huggingface_hub.errors import EntryNotFoundError
 
-import sftboot.card
-from sftboot.card import completed_card, inherited, origin, write_card
-from sftboot.config import load_params
+import sftboot.training.card
+from sftboot.core.config import load_params
+from sftboot.training.card import completed_card, inherited, origin, write_card
 
 
 def _card_folder(folder, **data):
@@ -31,7 +31,7 @@ def test_the_origin_comes_from_the_models_own_card(tmp_path, monkeypatch):
             raise EntryNotFoundError(f"{repo} has no {filename}")
         return str(finetuned / "README.md")
 
-    monkeypatch.setattr(sftboot.card, "hf_hub_download", hub)
+    monkeypatch.setattr(sftboot.training.card, "hf_hub_download", hub)
     assert origin("Qwen/Qwen3-0.6B", revision="abc123")["license"] == "apache-2.0" and asked == [("Qwen/Qwen3-0.6B", "README.md", "abc123")]
     assert origin("someorg/cardless")["license"] is None
     monkeypatch.undo()

@@ -6,7 +6,7 @@ import sys
 import pytest
 from conftest import run_stage, set_params
 
-from sftboot.config import load_params
+from sftboot.core.config import load_params
 
 
 @pytest.mark.parametrize(
@@ -73,7 +73,7 @@ def test_every_profile_composes_to_valid_params_and_default_is_params_yaml():
     import yaml
     from conftest import ROOT, composed_params
 
-    from sftboot.config import Params
+    from sftboot.core.config import Params
 
     composed = {}
     for profile in ("default", "micro", "gpu"):
@@ -101,7 +101,7 @@ def test_a_default_value_lives_only_in_the_default_profile():
 
     import yaml
 
-    from sftboot.config import Section, profile_defaults
+    from sftboot.core.config import Section, profile_defaults
 
     sections = set()
     pending = [Section]

@@ -8,11 +8,11 @@ import pytest
 import torch
 from safetensors import safe_open
 
-from sftboot.config import defaults
-from sftboot.device import CPU, Placement, placement, portable_env
-from sftboot.errors import UserError
-from sftboot.sft import train_sft
-from sftboot.student import load_student
+from sftboot.core.config import defaults
+from sftboot.core.device import CPU, Placement, placement, portable_env
+from sftboot.core.errors import UserError
+from sftboot.training.sft import train_sft
+from sftboot.training.student import load_student
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="auto resolves to the GPU here")
@@ -54,7 +54,7 @@ def test_portable_arithmetic_refuses_a_process_whose_kernels_are_chosen(monkeypa
 DETERMINISM = """
 import sys
 import torch
-from sftboot.device import placement
+from sftboot.core.device import placement
 placement("cpu", portable=True)
 print(torch.are_deterministic_algorithms_enabled(), "torch._inductor.config" in sys.modules)
 import torch._inductor.config
@@ -70,11 +70,11 @@ def test_portable_arithmetic_turns_on_deterministic_algorithms_for_aten_and_indu
 
 GRADIENT_HASH = """
 import hashlib, sys
-from sftboot.device import placement
+from sftboot.core.device import placement
 placement("cpu", portable=True)
 from sftboot.envs import builtin
-from sftboot.pretrain import pretraining_texts
-from sftboot.student import load_student
+from sftboot.training.pretrain import pretraining_texts
+from sftboot.training.student import load_student
 model, tokenizer = load_student(sys.argv[1])
 texts = [text["text"] for text in pretraining_texts(builtin("tictactoe"), 16, 0, tokenizer)]
 batch = tokenizer(texts, return_tensors="pt", padding=True)

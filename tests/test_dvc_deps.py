@@ -9,6 +9,7 @@ import yaml
 from conftest import ROOT
 
 SOURCE = ROOT / "src"
+REGISTRY = SOURCE / "sftboot" / "envs" / "__init__.py"
 
 
 def _module_file(name: str) -> Path | None:
@@ -41,6 +42,8 @@ def _closure(script: Path) -> set[Path]:
         if path not in seen:
             seen.add(path)
             pending.extend(_imported_files(path))
+            if path == REGISTRY:  # the builtin environments are imported by name, from strings the ast does not follow
+                pending.extend(REGISTRY.parent.rglob("*.py"))
     return {path for path in seen if SOURCE in path.parents}
 
 

@@ -4,9 +4,9 @@ from collections import Counter
 
 import pytest
 
-from sftboot.answer import extract_move, is_well_formed
+from sftboot.core.answer import extract_move, is_well_formed
+from sftboot.engine.environment import FORMAT_FEEDBACK, GameSpec, game_specs
 from sftboot.envs import builtin
-from sftboot.envs.base import FORMAT_FEEDBACK, GameSpec, game_specs
 from sftboot.envs.tictactoe import board as rules
 from sftboot.envs.tictactoe.game import TicTacToeEnv, opponent_move
 

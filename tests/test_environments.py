@@ -11,13 +11,13 @@ import pytest
 import yaml
 from conftest import ROOT, Answering, commit, dvc, micro_run_with_api_teacher, run_stage, set_params, snapshot_repo
 
-from sftboot.config import EnvParams, profile_defaults
+from sftboot.core.config import EnvParams, profile_defaults
+from sftboot.core.errors import UserError
+from sftboot.engine.environment import GameSpec, game_specs
+from sftboot.engine.rollout import play_games
 from sftboot.envs import builtin, make_environment
-from sftboot.envs.base import GameSpec, game_specs
 from sftboot.envs.mastermind import all_codes, codes_of_kind, pegs_for
-from sftboot.errors import UserError
-from sftboot.evaluation import evaluate
-from sftboot.rollout import play_games
+from sftboot.evaluation.run import evaluate
 
 NIM = {"class": "docs/examples/nim.py:Nim", "max_turns": 8, "stones": 15}
 

@@ -7,10 +7,10 @@ import sys
 import polars as pl
 import pytest
 
+from sftboot.engine.metrics import summarize, wilson_interval
 from sftboot.envs import builtin
 from sftboot.envs.tictactoe.teacher import ScriptedTeacher
-from sftboot.evaluation import evaluate
-from sftboot.metrics import summarize, wilson_interval
+from sftboot.evaluation.run import evaluate
 
 
 def test_wilson_interval_known_values():
@@ -57,7 +57,20 @@ def test_scripted_teacher_through_the_harness():
 @pytest.mark.slow
 def test_cli_eval_on_a_checkpoint_and_on_bad_input(tiny_model_dir):
     def run(*extra):
-        command = [sys.executable, "-m", "sftboot.cli", "eval", "--model", str(tiny_model_dir), "--opponent", "random", "--max-tokens", "8", "--json", *extra]
+        command = [
+            sys.executable,
+            "-m",
+            "sftboot.app.cli",
+            "eval",
+            "--model",
+            str(tiny_model_dir),
+            "--opponent",
+            "random",
+            "--max-tokens",
+            "8",
+            "--json",
+            *extra,
+        ]
         result = subprocess.run(command, capture_output=True, text=True)
         assert result.returncode == 0, result.stderr
         return json.loads(result.stdout[result.stdout.index("{") :])["random"]
@@ -66,15 +79,15 @@ def test_cli_eval_on_a_checkpoint_and_on_bad_input(tiny_model_dir):
     assert exact["kind"] == "exact" and exact["lines"] == 10 and exact["loss"]["pct"] == 100.0
     sampled = run("--sampled", "--games", "3")
     assert sampled["kind"] == "sampled" and sampled["games"] == 3 and sampled["loss"]["pct"] == 100.0
-    missing = subprocess.run([sys.executable, "-m", "sftboot.cli", "eval", "--model", "no/such/folder"], capture_output=True, text=True)
+    missing = subprocess.run([sys.executable, "-m", "sftboot.app.cli", "eval", "--model", "no/such/folder"], capture_output=True, text=True)
     assert missing.returncode == 2 and "no model folder at no/such/folder" in missing.stderr and "Traceback" not in missing.stderr
-    bad_flag = subprocess.run([sys.executable, "-m", "sftboot.cli", "eval", "--model", "openai:any", "--concurrency", "0"], capture_output=True, text=True)
+    bad_flag = subprocess.run([sys.executable, "-m", "sftboot.app.cli", "eval", "--model", "openai:any", "--concurrency", "0"], capture_output=True, text=True)
     assert bad_flag.returncode == 2 and "--concurrency: Input should be greater than or equal to 1" in bad_flag.stderr and "Traceback" not in bad_flag.stderr
 
 
 def test_a_pipeline_model_missing_from_a_clone_is_named_not_fetched_from_the_hub(tmp_path):
     """`models/rl` before `dvc repro` or `dvc pull` is a folder to make, not a hub repository to download."""
-    result = subprocess.run([sys.executable, "-m", "sftboot.cli", "eval", "--model", "models/rl"], cwd=tmp_path, capture_output=True, text=True)
+    result = subprocess.run([sys.executable, "-m", "sftboot.app.cli", "eval", "--model", "models/rl"], cwd=tmp_path, capture_output=True, text=True)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert result.stderr.strip() == (
         "error: no model folder at models/rl: a fresh clone has no models until `dvc repro` trains them or `dvc pull` fetches them "
@@ -84,7 +97,7 @@ def test_a_pipeline_model_missing_from_a_clone_is_named_not_fetched_from_the_hub
 
 def test_cli_flags_are_refused_as_flags():
     def fails(*args: str) -> str:
-        result = subprocess.run([sys.executable, "-m", "sftboot.cli", *args], capture_output=True, text=True)
+        result = subprocess.run([sys.executable, "-m", "sftboot.app.cli", *args], capture_output=True, text=True)
         assert result.returncode == 2 and "Traceback" not in result.stderr
         return result.stderr.strip()
 
@@ -94,14 +107,14 @@ def test_cli_flags_are_refused_as_flags():
     assert fails("eval", "--model", "openai:any", "--max-tokens", "24") == (
         "error: --max-tokens: a local model's budget per turn; an API model's budget, thinking included, is --api-max-tokens"
     )
-    version = subprocess.run([sys.executable, "-m", "sftboot.cli", "--version"], capture_output=True, text=True)
+    version = subprocess.run([sys.executable, "-m", "sftboot.app.cli", "--version"], capture_output=True, text=True)
     assert version.returncode == 0 and version.stdout.startswith("sftboot 0.")
 
 
 def test_cli_eval_of_the_scripted_teacher_takes_its_skill_and_lookahead():
     def run(*extra):
         return subprocess.run(
-            [sys.executable, "-m", "sftboot.cli", "eval", "--model", "scripted", "--opponent", "optimal", "--games", "40", *extra],
+            [sys.executable, "-m", "sftboot.app.cli", "eval", "--model", "scripted", "--opponent", "optimal", "--games", "40", *extra],
             capture_output=True,
             text=True,
         )
@@ -118,7 +131,7 @@ def test_cli_eval_of_the_scripted_teacher_takes_its_skill_and_lookahead():
 def test_cli_play_against_the_scripted_teacher():
     moves = "\n".join(str(cell) for cell in range(9) for _ in range(2)) + "\n"
     result = subprocess.run(
-        [sys.executable, "-m", "sftboot.cli", "play", "scripted", "--game-seed", "4", "--show-thinking"], input=moves, capture_output=True, text=True
+        [sys.executable, "-m", "sftboot.app.cli", "play", "scripted", "--game-seed", "4", "--show-thinking"], input=moves, capture_output=True, text=True
     )
     assert result.returncode == 0, result.stderr
     assert "<think>" in result.stdout and "model plays X at" in result.stdout

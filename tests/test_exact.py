@@ -8,15 +8,15 @@ from functools import cache
 import polars as pl
 import pytest
 
+from sftboot.engine.metrics import wilson_interval
+from sftboot.engine.policy import Reply
 from sftboot.envs import builtin
 from sftboot.envs.tictactoe import board as rules
 from sftboot.envs.tictactoe.exact import ceiling
 from sftboot.envs.tictactoe.game import opponent_distribution, opponent_move
 from sftboot.envs.tictactoe.report import costliest_mistakes, losing_lines
 from sftboot.envs.tictactoe.teacher import ScriptedTeacher, board_from_text
-from sftboot.evaluation import evaluate
-from sftboot.metrics import wilson_interval
-from sftboot.policies import Reply
+from sftboot.evaluation.run import evaluate
 
 PERFECT = ScriptedTeacher(skill=1.0, lookahead=1.0)  # minimax moves, ties broken by a fixed habit
 HABIT = ScriptedTeacher(skill=1.0, lookahead=0.0)  # the habit alone: blind to forks
@@ -146,7 +146,7 @@ def test_the_opponent_distribution_is_what_the_opponent_draws_from(board, p):
 def test_cli_eval_out_keeps_every_line(tmp_path):
     out = tmp_path / "eval"
     result = subprocess.run(
-        [sys.executable, "-m", "sftboot.cli", "eval", "--model", "scripted", "--skill", "1", "--lookahead", "1", "--out", str(out)],
+        [sys.executable, "-m", "sftboot.app.cli", "eval", "--model", "scripted", "--skill", "1", "--lookahead", "1", "--out", str(out)],
         capture_output=True,
         text=True,
     )
@@ -162,7 +162,7 @@ def test_cli_eval_out_keeps_every_line(tmp_path):
 
 @pytest.mark.slow
 def test_a_greedy_students_exact_rates_agree_with_its_sampled_games(tiny_sft_dir):
-    from sftboot.evaluation import load_student_policy
+    from sftboot.evaluation.run import load_student_policy
 
     policy = load_student_policy(str(tiny_sft_dir), max_tokens_per_turn=24)
     exact = evaluate(builtin("tictactoe", max_turns=6), policy, ["random"], games=1, seed=0, batch_size=256)

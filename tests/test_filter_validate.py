@@ -6,13 +6,13 @@ import polars as pl
 import pytest
 from conftest import run_stage, set_params
 
-from sftboot.dataset import filter_games, sft_records
+from sftboot.core.io import write_parquet
+from sftboot.data.dataset import filter_games, sft_records
+from sftboot.data.validation import validate_games
+from sftboot.engine.environment import game_specs
+from sftboot.engine.rollout import play_games
 from sftboot.envs import builtin
-from sftboot.envs.base import game_specs
 from sftboot.envs.tictactoe.teacher import ScriptedTeacher
-from sftboot.io import write_parquet
-from sftboot.rollout import play_games
-from sftboot.validation import validate_games
 
 KEEP = ["win", "draw"]
 

@@ -3,11 +3,11 @@
 import pytest
 import torch
 
+from sftboot.engine.environment import GameSpec, game_specs
+from sftboot.engine.generation import StudentPolicy
+from sftboot.engine.rollout import play_games
 from sftboot.envs import builtin
-from sftboot.envs.base import GameSpec, game_specs
-from sftboot.generation import StudentPolicy
-from sftboot.rollout import play_games
-from sftboot.student import load_student
+from sftboot.training.student import load_student
 
 
 @pytest.fixture(scope="module")

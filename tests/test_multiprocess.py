@@ -5,7 +5,7 @@ import json
 import pytest
 from conftest import dvc, snapshot_repo
 
-from sftboot.student import load_student
+from sftboot.training.student import load_student
 
 
 @pytest.mark.slow

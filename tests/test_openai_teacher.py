@@ -10,13 +10,13 @@ import polars as pl
 import pytest
 from conftest import free_port, run_stage, set_params, wait_until_serving
 
-from sftboot.config import defaults
+from sftboot.core.config import defaults
+from sftboot.core.errors import UserError
+from sftboot.engine.environment import game_specs
+from sftboot.engine.rollout import play_games
 from sftboot.envs import builtin
-from sftboot.envs.base import game_specs
-from sftboot.errors import UserError
-from sftboot.fake_openai import FakeOpenAI
+from sftboot.policies.fake_openai import FakeOpenAI
 from sftboot.policies.openai_chat import OpenAIChatPolicy
-from sftboot.rollout import play_games
 
 SENTINEL_KEY = "sk-sentinel-4f1d9c0e7b"
 

@@ -12,7 +12,7 @@ import pytest
 import yaml
 from conftest import commit, dvc, set_params, snapshot_repo
 
-from sftboot.device import portable_env
+from sftboot.core.device import portable_env
 
 STAGES = {
     "teacher",
@@ -121,7 +121,7 @@ def test_micro_profile_runs_every_stage_and_a_second_repro_runs_nothing(micro):
     assert json.loads((micro / "metrics/timings/rl.json").read_text())["seconds"] > 0
     assert not any("seconds" in path.read_text() for path in (micro / "metrics").glob("*.json"))  # clock time stays out of the metrics
     for name, model in (("sft", "models/sft"), ("teacher", "scripted")):  # the CLI's defaults are the project's params
-        cli = subprocess.run([sys.executable, "-m", "sftboot.cli", "eval", "--model", model, "--json"], cwd=micro, capture_output=True, text=True)
+        cli = subprocess.run([sys.executable, "-m", "sftboot.app.cli", "eval", "--model", model, "--json"], cwd=micro, capture_output=True, text=True)
         assert cli.returncode == 0, cli.stderr
         stage = json.loads((micro / f"metrics/eval/{name}.json").read_text())
         assert json.loads(cli.stdout[cli.stdout.index("{") :]) == stage
@@ -194,7 +194,7 @@ def test_the_teacher_price_and_transport_do_not_rerun_its_games(micro):
 
 def test_report_code_change_reruns_only_the_report(micro):
     _reset(micro)
-    with open(micro / "src/sftboot/report.py", "a") as code:
+    with open(micro / "src/sftboot/evaluation/report.py", "a") as code:
         code.write("\n# touched\n")
     assert _out_of_date(micro) == {"report"}
 

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from sftboot.envs import builtin
-from sftboot.report import OUTCOME_COLOURS, outcome_figure, outcome_rows
+from sftboot.evaluation.report import OUTCOME_COLOURS, outcome_figure, outcome_rows
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -67,8 +67,8 @@ def test_an_environment_without_move_judgements_gets_its_own_tables_and_turns_fi
     """Mastermind: no minimax column, no reference row, and episode lengths that stop at 100 % over two suites."""
     import polars as pl
 
-    from sftboot.evaluation import evaluate
-    from sftboot.report import outcome_table, turns_section
+    from sftboot.evaluation.report import outcome_table, turns_section
+    from sftboot.evaluation.run import evaluate
 
     env = builtin("mastermind")
     evaluation = evaluate(env, env.scripted_teacher(1.0, 1.0), list(env.suites), 1, 0, 64)

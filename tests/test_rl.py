@@ -3,12 +3,12 @@
 import pytest
 import torch
 
-from sftboot.config import defaults
+from sftboot.core.config import defaults
+from sftboot.core.errors import UserError
+from sftboot.engine.environment import GameSpec, game_specs
 from sftboot.envs import builtin
-from sftboot.envs.base import GameSpec, game_specs
-from sftboot.errors import UserError
-from sftboot.rl import group_spec, latest_checkpoint, prompt_dataset, train_rl
-from sftboot.student import load_student
+from sftboot.training.rl import group_spec, latest_checkpoint, prompt_dataset, train_rl
+from sftboot.training.student import load_student
 
 ENV = builtin("tictactoe", max_turns=5)
 PARAMS = defaults(
@@ -72,8 +72,8 @@ def test_a_grpo_step_trains_on_whole_games_and_resumes(tiny_sft_dir, tmp_path):
 
 def test_groups_start_at_weak_spots_which_are_probed_and_found_anew(tiny_sft_dir, tmp_path):
     from sftboot.envs.tictactoe.teacher import ScriptedTeacher
-    from sftboot.evaluation import evaluate
-    from sftboot.weakspots import weak_spots
+    from sftboot.evaluation.run import evaluate
+    from sftboot.training.weakspots import weak_spots
 
     evaluation = evaluate(ENV, ScriptedTeacher(skill=1.0, lookahead=0.0), ["random", "optimal"], games=1, seed=0, batch_size=64)
     spots = weak_spots(ENV, evaluation.games, evaluation.moves, limit=8, seed=0)
@@ -88,8 +88,8 @@ def test_groups_start_at_weak_spots_which_are_probed_and_found_anew(tiny_sft_dir
 
 
 def test_the_reading_reward_is_the_share_of_answers_that_state_the_board_truly():
+    from sftboot.engine.rollout import play_games
     from sftboot.envs.tictactoe.teacher import ScriptedTeacher
-    from sftboot.rollout import play_games
 
     games = play_games(ENV, ScriptedTeacher(skill=1.0), game_specs(4, seed=0, p_min=0.5, p_max=0.5), batch_size=4)
     conversations = games["messages"].to_list()

@@ -5,12 +5,12 @@ from collections import Counter
 
 import pytest
 
+from sftboot.engine.environment import game_specs
+from sftboot.engine.rollout import play_games
 from sftboot.envs import builtin
-from sftboot.envs.base import game_specs
 from sftboot.envs.tictactoe import board as rules
 from sftboot.envs.tictactoe.game import TicTacToeEnv
 from sftboot.envs.tictactoe.teacher import ScriptedTeacher, board_from_text
-from sftboot.rollout import play_games
 
 
 def test_reads_the_board_from_the_conversation():

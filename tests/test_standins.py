@@ -8,14 +8,15 @@ import torch
 from conftest import compose_params, dvc, run_stages_in_process, snapshot_repo
 from huggingface_hub import ModelCard
 
-import sftboot.generation as generation
-from sftboot.config import defaults
+import sftboot.engine.generation as generation
+from sftboot.core.config import defaults
+from sftboot.engine.environment import game_specs
+from sftboot.engine.rollout import play_games
 from sftboot.envs import builtin
-from sftboot.envs.base import game_specs
-from sftboot.rollout import play_games
-from sftboot.sft import sft_config, train_sft
-from sftboot.standins import ARCHITECTURES, LICENSES, build_standin
-from sftboot.student import load_student
+from sftboot.training.sft import train_sft
+from sftboot.training.standins import ARCHITECTURES, LICENSES, build_standin
+from sftboot.training.student import load_student
+from sftboot.training.trainer import sft_config
 
 END_OF_TURN = {"llama3": "<|eot_id|>", "qwen3": "<|im_end|>", "lfm2": "<|im_end|>"}
 

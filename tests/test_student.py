@@ -4,10 +4,10 @@ import pytest
 import torch
 from conftest import TINY
 
-from sftboot.config import defaults
+from sftboot.core.config import defaults
 from sftboot.envs import builtin
-from sftboot.sft import count_truncated, train_sft
-from sftboot.student import build_builtin, load_student
+from sftboot.training.sft import count_truncated, train_sft
+from sftboot.training.student import build_builtin, load_student
 
 
 def test_builtin_reloads_through_from_pretrained_with_the_same_weights(tiny_model_dir):
@@ -120,7 +120,7 @@ def test_tokenizer_gives_every_cell_a_token_of_its_own(tiny_model_dir):
 
 
 def test_pretraining_texts_hold_the_environment_but_no_answer(tiny_model_dir):
-    from sftboot.pretrain import pretraining_texts
+    from sftboot.training.pretrain import pretraining_texts
 
     _, tokenizer = load_student(tiny_model_dir)
     texts = [record["text"] for record in pretraining_texts(builtin("tictactoe"), 20, 0, tokenizer)]

@@ -1,4 +1,4 @@
-from sftboot.trainlog import log_summary
+from sftboot.training.trainlog import log_summary
 
 
 def test_stage_summary_counts_trainer_steps_not_log_lines():

@@ -9,13 +9,13 @@ import sys
 import pytest
 from conftest import ROOT, Answering, commit, micro_run_with_api_teacher, run_stage, set_params, snapshot_repo
 
-from sftboot.config import VerifiersParams, profile_defaults
-from sftboot.envs.base import GameSpec, game_specs
+from sftboot.core.config import VerifiersParams, profile_defaults
+from sftboot.core.errors import UserError
+from sftboot.engine.environment import GameSpec, game_specs
+from sftboot.engine.rollout import play_games
 from sftboot.envs.verifiers import Verifiers, import_verifiers
-from sftboot.errors import UserError
-from sftboot.evaluation import evaluate
-from sftboot.fake_openai import FakeOpenAI
-from sftboot.rollout import play_games
+from sftboot.evaluation.run import evaluate
+from sftboot.policies.fake_openai import FakeOpenAI
 
 GAMES = '''
 """Two small Verifiers environments: guess a number (multi-turn) and add two numbers (single-turn); `broken` breaks one part."""
@@ -204,7 +204,7 @@ def test_a_verifiers_environment_runs_the_micro_pipeline_to_rl_and_the_cli(tmp_p
     micro_run_with_api_teacher(repo, _answer, ["env.name=verifiers", "env.verifiers.environment=envs/vf_games.py"], ["evaluate@rl"])
     assert json.loads((repo / "metrics/teacher.json").read_text())["win"]["pct"] == 100
     assert json.loads((repo / "metrics/eval/rl.json").read_text())["eval"]["kind"] == "sampled"
-    cli = [sys.executable, "-m", "sftboot.cli"]
+    cli = [sys.executable, "-m", "sftboot.app.cli"]
     evaluated = subprocess.run([*cli, "eval", "--model", "models/sft", "--games", "3", "--json"], cwd=repo, capture_output=True, text=True)
     assert evaluated.returncode == 0, evaluated.stderr
     assert json.loads(evaluated.stdout[evaluated.stdout.index("{") :])["eval"]["games"] == 3

@@ -3,12 +3,12 @@
 import polars as pl
 import pytest
 
-from sftboot.config import WeakSpotParams
+from sftboot.core.config import WeakSpotParams
+from sftboot.engine.environment import GameSpec
 from sftboot.envs import builtin
-from sftboot.envs.base import GameSpec
 from sftboot.envs.tictactoe.teacher import ScriptedTeacher, board_from_text
-from sftboot.evaluation import evaluate
-from sftboot.weakspots import INVALID_COST, WeakSpots, passes_through, weak_spots
+from sftboot.evaluation.run import evaluate
+from sftboot.training.weakspots import INVALID_COST, WeakSpots, passes_through, weak_spots
 
 HABIT = ScriptedTeacher(skill=1.0, lookahead=0.0)  # the scripted teacher's habit: blind to forks
 TICTACTOE = builtin("tictactoe", max_turns=8)
@@ -37,7 +37,7 @@ def test_an_invalid_answer_is_a_spot_weighted_by_its_reach():
         policy_id, deterministic = "slipping", True
 
         def respond(self, conversations, seeds):
-            from sftboot.policies import Reply
+            from sftboot.engine.policy import Reply
 
             return [
                 Reply(text="<move>4</move>" if len(messages) == 2 else f"<move>{HABIT.choose(board_from_text(messages[-1]['content']), 0, 0)}</move>")

@@ -14,10 +14,10 @@ import polars as pl
 import pytest
 from conftest import free_port, wait_until_serving
 
+from sftboot.engine.environment import GameSpec
 from sftboot.envs import builtin
-from sftboot.envs.base import GameSpec
 from sftboot.envs.tictactoe.game import TicTacToeEnv
-from sftboot.evaluation import evaluate, load_student_policy
+from sftboot.evaluation.run import evaluate, load_student_policy
 
 pytestmark = pytest.mark.slow  # a server and a browser
 CHROMEDRIVER = shutil.which("chromedriver")
@@ -51,7 +51,7 @@ def server(tiny_sft_dir, eval_dir, tmp_path_factory):
     broken = tmp_path_factory.mktemp("broken")
     (broken / "config.json").write_text("{not json")
     models = [str(tiny_sft_dir), "scripted", str(broken), "openai:nothing-here"]
-    command = [sys.executable, "-m", "sftboot.cli", "serve", *models, "--port", str(port), "--eval-dir", str(eval_dir), "--timeout", "30"]
+    command = [sys.executable, "-m", "sftboot.app.cli", "serve", *models, "--port", str(port), "--eval-dir", str(eval_dir), "--timeout", "30"]
     command += ["--base-url", f"http://127.0.0.1:{free_port()}/v1", "--api-key-env", "SFTBOOT_TEST_KEY", "--max-retries", "1"]
     process = subprocess.Popen(
         command, cwd=tmp_path_factory.mktemp("cwd"), env={**os.environ, "SFTBOOT_TEST_KEY": "x"}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True

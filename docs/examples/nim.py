@@ -16,9 +16,7 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from sftboot.answer import format_answer
-from sftboot.envs.base import Environment, Episode, GameSpec
-from sftboot.policies import Reply
+from sftboot.envs import Environment, Episode, GameSpec, Reply, format_answer
 
 SYSTEM_PROMPT = (
     "You play Nim against an opponent. Players take turns taking 1, 2 or 3 stones from the pile; "

@@ -7,15 +7,21 @@ section holds its settings and `class`, the class as `module:Class` or `path/to/
     env:
       name: wordle
       wordle: {class: envs/wordle.py:Wordle, max_turns: 6}
+
+An environment's author imports what it builds on from here: `from sftboot.envs import Environment, Episode, GameSpec, Reply, format_answer`.
 """
 
 from __future__ import annotations
 
 from pydantic import ValidationError
 
-from sftboot.envs.base import Environment
-from sftboot.errors import UserError
-from sftboot.modules import import_user_module
+from sftboot.core.answer import format_answer
+from sftboot.core.errors import UserError
+from sftboot.core.modules import import_user_module
+from sftboot.engine.environment import Environment, Episode, GameSpec
+from sftboot.engine.policy import Reply
+
+__all__ = ["BUILTIN", "Environment", "Episode", "GameSpec", "Reply", "builtin", "environment_class", "format_answer", "make_environment", "project_environment"]
 
 BUILTIN = {
     "tictactoe": "sftboot.envs.tictactoe:TicTacToe",
@@ -62,7 +68,7 @@ def make_environment(env_params) -> Environment:
 
 def project_environment(name: str | None = None) -> Environment:
     """The environment of this project's params.yaml (the default profile's outside a project), or the one `name` picks there."""
-    from sftboot.config import project_params
+    from sftboot.core.config import project_params
 
     env = project_params().env
     if name and name not in BUILTIN and name not in (env.model_extra or {}):
@@ -73,6 +79,6 @@ def project_environment(name: str | None = None) -> Environment:
 
 def builtin(name: str, **settings) -> Environment:
     """A builtin environment with the default profile's settings, changed by `settings`: `builtin("tictactoe", max_turns=5)`."""
-    from sftboot.config import defaults
+    from sftboot.core.config import defaults
 
     return environment_class(name)(defaults(f"env.{name}", **settings))

@@ -15,12 +15,12 @@ import re
 from dataclasses import dataclass, field
 from functools import cache
 
-from sftboot.answer import format_answer
-from sftboot.config import MastermindParams
-from sftboot.envs.base import Environment, Episode, GameSpec
-from sftboot.errors import UserError
-from sftboot.exact import play_each_spec
-from sftboot.policies import Reply
+from sftboot.core.answer import format_answer
+from sftboot.core.config import MastermindParams
+from sftboot.core.errors import UserError
+from sftboot.engine.environment import Environment, Episode, GameSpec
+from sftboot.engine.exact import play_each_spec
+from sftboot.engine.policy import Reply
 
 SYSTEM_PROMPT = (
     "You play Mastermind. The secret code has {pegs} positions, each a colour from 1 to {colours}; "

@@ -15,10 +15,10 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
-from sftboot.answer import extract_move
-from sftboot.config import TextArenaParams
-from sftboot.envs.base import FORMAT_FEEDBACK, Environment, Episode, GameSpec, Rewards
-from sftboot.errors import UserError
+from sftboot.core.answer import extract_move
+from sftboot.core.config import TextArenaParams
+from sftboot.core.errors import UserError
+from sftboot.engine.environment import FORMAT_FEEDBACK, Environment, Episode, GameSpec, Rewards
 
 SYSTEM_PROMPT = (
     "You play a text game. Each turn, think briefly inside <think>...</think>, then give your action "

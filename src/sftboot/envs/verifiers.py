@@ -24,11 +24,11 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
-from sftboot.answer import extract_move
-from sftboot.config import VerifiersParams
-from sftboot.envs.base import OUTCOMES, Environment, Episode, GameSpec, Rewards
-from sftboot.errors import UserError
-from sftboot.modules import import_user_module
+from sftboot.core.answer import extract_move
+from sftboot.core.config import VerifiersParams
+from sftboot.core.errors import UserError
+from sftboot.core.modules import import_user_module
+from sftboot.engine.environment import OUTCOMES, Environment, Episode, GameSpec, Rewards
 
 SUPPORTED = ((0, 2), (0, 4))  # the classic MultiTurnEnv API: top-level up to 0.2, aliased to verifiers.legacy in 0.3, gone in 0.4
 INSTALL = "pip install -e '.[verifiers]'"

@@ -1,42 +1,13 @@
-"""Policies answer a batch of conversations at once: an environment's scripted teacher, an
-OpenAI-compatible endpoint, or (for the student) a local transformers checkpoint."""
+"""Teachers: the policies the teacher stage can play, chosen by `teacher.policy` in params."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from sftboot.config import TeacherParams
-    from sftboot.envs.base import Environment
-
-
-@dataclass
-class Reply:
-    """One assistant message and what it cost to produce."""
-
-    text: str
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    cost_usd: float = 0.0
-    latency_s: float = 0.0
-    at_cap: bool = False  # the answer ran into its token budget before it ended: cut, not finished
-    api: dict[str, int] = field(default_factory=dict)  # an API teacher's retries, faults and reasoning tokens
-
-
-# What an API policy counts per game: transport retries (429, 5xx, no response: timeout or dropped
-# connection), 200s that were not completions (retried too), what the model returned empty, and
-# the reasoning tokens within its completion tokens.
-API_COUNTS = ("rate_limited", "server_errors", "no_response", "not_json", "no_choices", "null_content", "empty_content", "reasoning_tokens")
-
-
-class Policy(Protocol):
-    policy_id: str
-
-    def respond(self, conversations: list[list[dict]], seeds: list[int]) -> list[Reply]:
-        """One reply per conversation, in order; `seeds` are the games' seeds, so a stochastic
-        policy draws its choices per game and a replayed game is the same game."""
-        ...
+    from sftboot.core.config import TeacherParams
+    from sftboot.engine.environment import Environment
+    from sftboot.engine.policy import Policy
 
 
 def make_teacher(params: TeacherParams, environment: Environment) -> Policy:

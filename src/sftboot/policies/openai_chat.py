@@ -19,9 +19,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import openai
 
-from sftboot.config import OpenAITeacherParams
-from sftboot.errors import UserError
-from sftboot.policies import Reply
+from sftboot.core.config import OpenAITeacherParams
+from sftboot.core.errors import UserError
+from sftboot.engine.policy import Reply
 
 NOT_COMPLETION_BACKOFF_S = 0.5
 

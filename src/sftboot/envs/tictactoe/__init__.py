@@ -7,8 +7,8 @@ ceiling and the published numbers for the report.
 
 from __future__ import annotations
 
-from sftboot.config import TicTacToeParams
-from sftboot.envs.base import Environment, GameSpec
+from sftboot.core.config import TicTacToeParams
+from sftboot.engine.environment import Environment, GameSpec
 from sftboot.envs.tictactoe.game import TicTacToeEnv
 from sftboot.envs.tictactoe.teacher import states_the_facts
 

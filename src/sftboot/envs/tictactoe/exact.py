@@ -16,12 +16,12 @@ from functools import cache
 import polars as pl
 from tqdm import tqdm
 
-from sftboot.envs.base import OUTCOMES, Episode, GameSpec
+from sftboot.engine.environment import OUTCOMES, Episode, GameSpec
+from sftboot.engine.exact import LINE_SCHEMA, MOVE_SCHEMA
+from sftboot.engine.policy import Policy
+from sftboot.engine.rollout import LiveGame
 from sftboot.envs.tictactoe import board as rules
 from sftboot.envs.tictactoe.game import TicTacToeEnv, opponent_distribution
-from sftboot.exact import LINE_SCHEMA, MOVE_SCHEMA
-from sftboot.policies import Policy
-from sftboot.rollout import LiveGame
 
 TOLERANCE = 1e-12  # expected rewards closer than this are equal: sums of the same fractions in another order
 

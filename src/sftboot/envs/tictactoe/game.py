@@ -10,7 +10,7 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from sftboot.envs.base import Episode, GameSpec
+from sftboot.engine.environment import Episode, GameSpec
 from sftboot.envs.tictactoe import board as rules
 
 # Every message below shows the board with each empty cell's number, so the rules need not draw

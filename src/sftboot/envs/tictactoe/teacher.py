@@ -14,9 +14,9 @@ from __future__ import annotations
 import random
 import re
 
-from sftboot.answer import format_answer
+from sftboot.core.answer import format_answer
+from sftboot.engine.policy import Reply
 from sftboot.envs.tictactoe import board as rules
-from sftboot.policies import Reply
 
 _ROW = re.compile(r"^(\S+) \| (\S+) \| (\S+)$", re.MULTILINE)
 

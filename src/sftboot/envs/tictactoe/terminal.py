@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from sftboot.answer import extract_move
-from sftboot.envs.base import GameSpec
+from sftboot.core.answer import extract_move
+from sftboot.engine.environment import GameSpec
 from sftboot.envs.tictactoe import board as rules
 from sftboot.envs.tictactoe.game import TicTacToeEnv
 

@@ -14,14 +14,14 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar
 
-from sftboot.answer import extract_move, is_well_formed
-from sftboot.errors import UserError
+from sftboot.core.answer import extract_move, is_well_formed
+from sftboot.core.errors import UserError
 
 if TYPE_CHECKING:
     import polars as pl
     from pydantic import BaseModel
 
-    from sftboot.policies import Policy
+    from sftboot.engine.policy import Policy
 
 OUTCOMES = ("win", "draw", "loss")
 FORMAT_FEEDBACK = "Please provide a move inside <move>...</move> tags."

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 import torch
 from transformers.cache_utils import Cache, DynamicLayer
 
-from sftboot.answer import MOVE_END
-from sftboot.policies import Reply
+from sftboot.core.answer import MOVE_END
+from sftboot.engine.policy import Reply
 
 
 @dataclass

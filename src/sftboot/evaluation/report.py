@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import polars as pl
 
 if TYPE_CHECKING:
-    from sftboot.envs.base import Environment
+    from sftboot.engine.environment import Environment
 
 MODELS = ("teacher", "base", "sft", "rl", "rl_without_sft")
 COLUMNS = ("win", "draw", "loss", "format", "invalid_games")
@@ -135,7 +135,7 @@ def render_report(evals: dict, counts: dict, stage_seconds: dict, environment: E
 
 
 def rl_lines(title: str, rl: dict) -> list[str]:
-    """The reward trend, and what RL did at the starting student's costliest positions (sftboot.spotprobe)."""
+    """The reward trend, and what RL did at the starting student's costliest positions (sftboot.training.spotprobe)."""
     tenth = max(1, rl["steps"] // 10)
     lines = [
         f"- {title}: {rl['steps']} steps, mean game reward over the first {tenth} steps {rl['reward_mean_first_tenth']}, over the last {tenth} {rl['reward_mean_last_tenth']}"

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import polars as pl
 
-from sftboot.errors import UserError
+from sftboot.core.errors import UserError
 
 # Checked in this order; a dropped game is counted under the first reason that applies.
 DROP_REASONS = ("invalid_move", "malformed", "outcome", "duplicate")

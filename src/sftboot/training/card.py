@@ -15,7 +15,7 @@ from pathlib import Path
 from huggingface_hub import EvalResult, ModelCard, ModelCardData, hf_hub_download
 from huggingface_hub.errors import EntryNotFoundError
 
-from sftboot.config import BUILTIN_PREFIX, Params
+from sftboot.core.config import BUILTIN_PREFIX, Params
 
 LICENSE_FIELDS = ("license", "license_name", "license_link")
 BUILTIN_LICENSE = "mit"  # the builtin student is built from sftboot's own code and config, under its licence

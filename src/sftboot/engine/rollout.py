@@ -18,8 +18,8 @@ from pathlib import Path
 import polars as pl
 from tqdm import tqdm
 
-from sftboot.envs.base import Environment, Episode, GameSpec
-from sftboot.policies import API_COUNTS, Policy, Reply
+from sftboot.engine.environment import Environment, Episode, GameSpec
+from sftboot.engine.policy import API_COUNTS, Policy, Reply
 
 GAME_SCHEMA = {
     "game_id": pl.Int64,

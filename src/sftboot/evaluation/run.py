@@ -14,15 +14,15 @@ from typing import TYPE_CHECKING
 
 import polars as pl
 
-from sftboot.envs.base import Environment, game_specs
-from sftboot.exact import LINE_SCHEMA, MOVE_SCHEMA, summarize_lines
-from sftboot.io import write_parquet
-from sftboot.metrics import summarize
-from sftboot.policies import Policy
-from sftboot.rollout import GAME_SCHEMA, play_games
+from sftboot.core.io import write_parquet
+from sftboot.engine.environment import Environment, game_specs
+from sftboot.engine.exact import LINE_SCHEMA, MOVE_SCHEMA, summarize_lines
+from sftboot.engine.metrics import summarize
+from sftboot.engine.policy import Policy
+from sftboot.engine.rollout import GAME_SCHEMA, play_games
 
 if TYPE_CHECKING:  # the device module imports torch, which the CLI need not pay for at start-up
-    from sftboot.device import Placement
+    from sftboot.core.device import Placement
 
 
 @dataclass
@@ -67,9 +67,9 @@ def evaluate(environment: Environment, policy: Policy, suites: list[str], games:
 
 def load_student_policy(path: str, max_tokens_per_turn: int, place: Placement | None = None):
     """A local checkpoint as a greedy evaluation policy, on the run's device and in its dtype (the CPU's when none is given)."""
-    from sftboot.device import CPU
-    from sftboot.generation import StudentPolicy
-    from sftboot.student import load_student
+    from sftboot.core.device import CPU
+    from sftboot.engine.generation import StudentPolicy
+    from sftboot.training.student import load_student
 
     place = place or CPU
     model, tokenizer = load_student(path, place.dtype)

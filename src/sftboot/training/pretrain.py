@@ -12,10 +12,10 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
-from sftboot.config import PretrainParams
-from sftboot.device import CPU, Placement
-from sftboot.envs.base import Environment, Episode, game_specs
-from sftboot.errors import UserError
+from sftboot.core.config import PretrainParams
+from sftboot.core.device import CPU, Placement
+from sftboot.core.errors import UserError
+from sftboot.engine.environment import Environment, Episode, game_specs
 
 
 def pretraining_texts(environment: Environment, games: int, seed: int, tokenizer) -> list[dict]:
@@ -38,7 +38,7 @@ def pretrain(model, tokenizer, environment: Environment, params: PretrainParams,
     from datasets import Dataset
     from trl import SFTTrainer
 
-    from sftboot.sft import sft_config
+    from sftboot.training.trainer import sft_config
 
     config = sft_config(
         work_dir,

@@ -14,9 +14,9 @@ import os
 import pandas as pd
 import polars as pl
 
-from sftboot.answer import is_well_formed
-from sftboot.envs.base import Environment, GameSpec
-from sftboot.rollout import GAME_SCHEMA
+from sftboot.core.answer import is_well_formed
+from sftboot.engine.environment import Environment, GameSpec
+from sftboot.engine.rollout import GAME_SCHEMA
 
 NESTED = ("messages", "moves", "api")  # list and struct columns, checked through the derived columns instead
 

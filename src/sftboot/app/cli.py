@@ -20,9 +20,9 @@ from typing import get_args
 
 from pydantic import ValidationError
 
-from sftboot.errors import UserError, exits_cleanly
-from sftboot.evaluation import describe, evaluate, load_student_policy
-from sftboot.io import write_json
+from sftboot.core.errors import UserError, exits_cleanly
+from sftboot.core.io import write_json
+from sftboot.evaluation.run import describe, evaluate, load_student_policy
 
 OPENAI_PREFIX = "openai:"
 
@@ -50,7 +50,7 @@ FROM_PARAMS = {
 
 def _fill_from_params(args: argparse.Namespace) -> set[str]:
     """Fill unset flags from params; return the flags the person set."""
-    from sftboot.config import project_params
+    from sftboot.core.config import project_params
 
     params = project_params().model_dump(by_alias=True)
     given = set()
@@ -69,7 +69,7 @@ def _fill_from_params(args: argparse.Namespace) -> set[str]:
 
 def _section(name: str, settings: dict):
     """A params section from flags, refused as the flag that broke its bounds: `--skill: Input should be ...`."""
-    from sftboot.config import defaults
+    from sftboot.core.config import defaults
 
     try:
         return defaults(name, **settings)
@@ -104,8 +104,8 @@ def _policy(args: argparse.Namespace, given: set[str], environment):
             "max_tokens": args.api_max_tokens,
         }
         return OpenAIChatPolicy(_section("teacher.openai", settings))
-    from sftboot.budget import check_budget
-    from sftboot.device import placement
+    from sftboot.core.budget import check_budget
+    from sftboot.core.device import placement
 
     check_budget(Path(model), args.max_tokens, "--max-tokens")
     return load_student_policy(model, args.max_tokens, placement(args.device, args.dtype, portable=args.portable))
@@ -142,7 +142,7 @@ def _play(args: argparse.Namespace) -> None:
 
 def _standin(args: argparse.Namespace) -> None:
     """A tiny random-weight stand-in for a hub student, to run the real-model path offline."""
-    from sftboot.standins import build_standin
+    from sftboot.training.standins import build_standin
 
     _fill_from_params(args)
     build_standin(args.architecture, Path(args.out), seed=args.seed, environment=_environment(args))
@@ -153,7 +153,7 @@ def _serve(args: argparse.Namespace) -> None:
     """A local web app: play any model, watch its answers, browse the evaluation games side by side."""
     import uvicorn
 
-    from sftboot.webapp import create_app
+    from sftboot.app.webapp import create_app
 
     given = _fill_from_params(args)
     environment = _environment(args)
@@ -171,7 +171,7 @@ def _serve(args: argparse.Namespace) -> None:
 
 def _allowed(setting: str) -> tuple[str, ...]:
     """The values the `compute` params allow for `setting`, so flag and params cannot disagree."""
-    from sftboot.config import ComputeParams
+    from sftboot.core.config import ComputeParams
 
     return get_args(ComputeParams.model_fields[setting].annotation)
 
@@ -220,7 +220,7 @@ def parser() -> argparse.ArgumentParser:
         command.add_argument("--skill", type=float, help="the scripted teacher's skill (teacher.scripted.skill)")
         command.add_argument("--lookahead", type=float, help="the scripted teacher's lookahead (teacher.scripted.lookahead)")
         command.set_defaults(handler=handler)
-    from sftboot.standins import ARCHITECTURES
+    from sftboot.training.standins import ARCHITECTURES
 
     standin = commands.add_parser("standin", help="write a tiny offline stand-in of a hub architecture")
     standin.add_argument("architecture", choices=ARCHITECTURES)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from sftboot.rollout import GAME_SCHEMA, play_games
+from sftboot.engine.rollout import GAME_SCHEMA, play_games
 
 LINE_SCHEMA = {"opponent": pl.String, "probability": pl.Float64} | GAME_SCHEMA
 MOVE_SCHEMA = {

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sftboot.errors import UserError
+from sftboot.core.errors import UserError
 
 # Each hub chat format: its special tokens, and the name of TRL's copy of its template (imported when
 # a stand-in is built, so that listing the architectures, as the CLI does, costs no torch or TRL import).
@@ -89,7 +89,7 @@ def build_standin(arch: str, out: Path, seed: int = 0, init_std: float = 0.02, e
     from trl import chat_template_utils
 
     from sftboot.envs import project_environment
-    from sftboot.student import TokenSpec, build_tokenizer
+    from sftboot.training.student import TokenSpec, build_tokenizer
 
     if arch not in TOKENS:
         raise UserError(f"standin: unknown architecture {arch!r}; choose one of {', '.join(ARCHITECTURES)}")

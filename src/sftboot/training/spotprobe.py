@@ -13,10 +13,10 @@ from collections import Counter
 
 from transformers import TrainerCallback
 
-from sftboot.config import ProbeParams
-from sftboot.envs.base import Environment
-from sftboot.generation import StudentPolicy
-from sftboot.weakspots import WeakSpot
+from sftboot.core.config import ProbeParams
+from sftboot.engine.environment import Environment
+from sftboot.engine.generation import StudentPolicy
+from sftboot.training.weakspots import WeakSpot
 
 
 def best_move_rates(

@@ -8,7 +8,7 @@ invalid-move scores, passed to the reward functions as extra fields, never re-pa
 TRL hands `rollout_func` each prompt already repeated `num_generations` times in a row; each such
 block is one GRPO group and plays one game seed (same opening, same opponent p) many times. A share
 of the groups (`rl.weak_spots.share`) starts instead at a position where the student's exact
-evaluation loses reward, the earlier turns replayed as the conversation (sftboot.weakspots); the
+evaluation loses reward, the earlier turns replayed as the conversation (sftboot.training.weakspots); the
 spots come from the starting model's evaluation and are found anew on the model in training.
 """
 
@@ -22,14 +22,14 @@ from pathlib import Path
 import torch
 from transformers import TrainerCallback
 
-from sftboot.config import RLParams
-from sftboot.device import CPU, Placement
-from sftboot.envs.base import Environment, GameSpec, game_specs
-from sftboot.errors import UserError
-from sftboot.generation import StudentPolicy
-from sftboot.rollout import play_games
-from sftboot.spotprobe import SpotProbe
-from sftboot.weakspots import WeakSpot, WeakSpots, passes_through
+from sftboot.core.config import RLParams
+from sftboot.core.device import CPU, Placement
+from sftboot.core.errors import UserError
+from sftboot.engine.environment import Environment, GameSpec, game_specs
+from sftboot.engine.generation import StudentPolicy
+from sftboot.engine.rollout import play_games
+from sftboot.training.spotprobe import SpotProbe
+from sftboot.training.weakspots import WeakSpot, WeakSpots, passes_through
 
 
 def prompt_dataset(params: RLParams, environment: Environment, seed: int):
@@ -190,7 +190,7 @@ def train_rl(
     Returns the trained model, the log history, and the games played, answers given and answers cut at the token budget."""
     from trl import GRPOConfig, GRPOTrainer
 
-    from sftboot.sft import lora_config, standalone, trainer_defaults
+    from sftboot.training.trainer import lora_config, standalone, trainer_defaults
 
     suites, groups = len(environment.suites), params.games_per_step // params.num_generations
     if params.opponents == "suites" and groups < suites:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from sftboot.errors import UserError
+from sftboot.core.errors import UserError
 
 
 @dataclass(frozen=True)

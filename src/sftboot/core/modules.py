@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
-from sftboot.errors import UserError
+from sftboot.core.errors import UserError
 
 
 def import_user_module(target: str, key: str) -> ModuleType:

@@ -10,8 +10,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from sftboot.answer import MOVE_END
-from sftboot.errors import UserError
+from sftboot.core.answer import MOVE_END
+from sftboot.core.errors import UserError
 
 FACTS_FILE = "sftboot.json"
 

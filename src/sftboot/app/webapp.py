@@ -22,10 +22,10 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from pydantic import BaseModel, Field
 
-from sftboot.answer import extract_move, is_well_formed
-from sftboot.envs.base import GameSpec
+from sftboot.core.answer import extract_move, is_well_formed
+from sftboot.core.errors import UserError
+from sftboot.engine.environment import GameSpec
 from sftboot.envs.tictactoe.game import TicTacToeEnv
-from sftboot.errors import UserError
 
 PAGE = Path(__file__).with_name("web") / "index.html"
 MAX_GAMES = 1000  # games kept in memory; the oldest go first

@@ -15,11 +15,11 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from sftboot.errors import UserError
+from sftboot.core.errors import UserError
 
 PARAMS_FILE = Path("params.yaml")
 BUILTIN_PREFIX = "builtin:"  # student.model values sftboot builds from student.builtin instead of loading
-DEFAULT_PROFILE = Path(__file__).resolve().parents[2] / "conf" / "profile" / "default.yaml"
+DEFAULT_PROFILE = Path(__file__).resolve().parents[3] / "conf" / "profile" / "default.yaml"
 
 
 class Section(BaseModel):
@@ -175,7 +175,7 @@ class RewardWeights(Section):
 
 
 class WeakSpotParams(Section):
-    """GRPO groups that start where the SFT student's exact evaluation loses reward (sftboot.weakspots)."""
+    """GRPO groups that start where the SFT student's exact evaluation loses reward (sftboot.training.weakspots)."""
 
     share: float = Field(ge=0, le=1, description="of the run's groups; the rest open a fresh game")
     limit: int = Field(ge=1, description="the costliest positions kept")
@@ -183,7 +183,7 @@ class WeakSpotParams(Section):
 
 
 class ProbeParams(Section):
-    """The best move's probability at the costliest weak spots, logged during RL (sftboot.spotprobe)."""
+    """The best move's probability at the costliest weak spots, logged during RL (sftboot.training.spotprobe)."""
 
     every: int = Field(ge=1, description="steps between probes")
     spots: int = Field(ge=1, description="the costliest judged spots probed")

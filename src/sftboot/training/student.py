@@ -17,10 +17,10 @@ from pathlib import Path
 
 import torch
 
-from sftboot.config import BUILTIN_PREFIX, BuiltinModelParams
-from sftboot.device import CPU
-from sftboot.envs.base import Environment, game_specs
-from sftboot.errors import UserError
+from sftboot.core.config import BUILTIN_PREFIX, BuiltinModelParams
+from sftboot.core.device import CPU
+from sftboot.core.errors import UserError
+from sftboot.engine.environment import Environment, game_specs
 
 TAGS = ["<think>", "</think>", "<move>", "</move>"]
 GENERATION_MARKER = re.compile(r"\{%-?\s*generation\s*-?%\}")  # what marks a training template's answers

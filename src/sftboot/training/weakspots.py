@@ -19,10 +19,10 @@ from typing import TYPE_CHECKING
 import polars as pl
 from transformers import TrainerCallback
 
-from sftboot.envs.base import Environment, Episode, GameSpec
+from sftboot.engine.environment import Environment, Episode, GameSpec
 
 if TYPE_CHECKING:
-    from sftboot.config import WeakSpotParams
+    from sftboot.core.config import WeakSpotParams
 
 INVALID_COST = 0.5  # an invalid answer's reward lost: the retry costs a turn, often the game (a draw's worth)
 SEARCH_TRIES = 20_000  # seeds tried to find one whose chance replays a recorded conversation
@@ -125,8 +125,8 @@ class WeakSpots:
 
     def refresh(self, model, tokenizer, max_tokens: int, seed: int) -> None:
         """Evaluate the greedy model exactly in every suite that allows it; its weak spots replace the current ones."""
-        from sftboot.exact import LINE_SCHEMA, MOVE_SCHEMA
-        from sftboot.generation import StudentPolicy
+        from sftboot.engine.exact import LINE_SCHEMA, MOVE_SCHEMA
+        from sftboot.engine.generation import StudentPolicy
 
         policy = StudentPolicy(model, tokenizer, max_tokens_per_turn=max_tokens, policy_id="student:rl")
         lines, moves = [pl.DataFrame(schema=LINE_SCHEMA)], [pl.DataFrame(schema=MOVE_SCHEMA)]

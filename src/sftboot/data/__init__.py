@@ -1,0 +1,1 @@
+"""From played games to SFT data: the outcome filter, TRL records and their validation."""

@@ -1,0 +1,1 @@
+"""Judging students: evaluation suites, sampled or exact, and the report."""
