@@ -35,7 +35,7 @@ def main() -> None:
     teacher = project_environment().scripted_teacher(scripted.skill, scripted.lookahead)
     print(f"scripted teacher: {games_per_s(teacher, args.games, 256):8.1f} games/s")
     os.environ["SFTBOOT_BENCH_KEY"] = "local"
-    with FakeOpenAI(delay_s=args.delay) as server:
+    with FakeOpenAI(lambda messages: teacher.respond([messages], [0])[0].text, delay_s=args.delay) as server:
         for concurrency in (1, 8, 32):
             params = defaults("teacher.openai", base_url=server.base_url, model="local", api_key_env="SFTBOOT_BENCH_KEY", concurrency=concurrency)
             games = min(args.games, 16 * concurrency)

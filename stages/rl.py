@@ -1,7 +1,7 @@
 """Stage `rl`: multi-turn RL of the SFT student in the same environment (TRL GRPOTrainer).
 
 Each step plays `rl.games_per_step` whole games: groups of `rl.num_generations` games share an
-opening and a difficulty (tic-tac-toe: the opponent's p) drawn from a stratum of [opponent_p_min, opponent_p_max],
+opening and a difficulty (tic-tac-toe: the opponent's p) drawn from a stratum of [difficulty_min, difficulty_max],
 or start at a position where the SFT student's exact evaluation (data/eval/sft) loses reward, and
 the group-relative advantage of each game's reward (outcome, format and invalid-move scores,
 weighted by `rl.reward_weights`) trains every model token of that game; the environment's tokens

@@ -32,7 +32,7 @@ def main() -> None:
     config = params.teacher
     environment = make_environment(params.env)
     teacher = make_teacher(config, environment)
-    specs = game_specs(config.games, params.seed, config.opponent_p_min, config.opponent_p_max, config.num_groups)
+    specs = game_specs(config.games, params.seed, config.difficulty_min, config.difficulty_max, config.num_groups)
     started = time.perf_counter()
     clock = Counter()  # this run's answers only: a resumed run's journaled games were timed before
 

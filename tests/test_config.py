@@ -17,7 +17,7 @@ from sftboot.core.config import load_params
         ({"teacher": {"games": 0}}, "params.yaml: teacher.games: Input should be greater than or equal to 1 (got 0)"),
         ({"teacher": {"scripted": {"skill": 1.5}}}, "params.yaml: teacher.scripted.skill: Input should be less than or equal to 1"),
         ({"teacher": {"policy": "gpt"}}, "params.yaml: teacher.policy: Input should be 'scripted' or 'openai'"),
-        ({"teacher": {"opponent_p_min": 0.9, "opponent_p_max": 0.1}}, "opponent_p_min must be <= opponent_p_max"),
+        ({"teacher": {"difficulty_min": 0.9, "difficulty_max": 0.1}}, "difficulty_min must be <= difficulty_max"),
         (
             {"rl": {"opponents": "range", "games_per_step": 32, "num_generations": 8, "num_groups": 8}},
             "num_groups (8) exceeds the GRPO groups per step (games_per_step / num_generations = 4)",
@@ -102,7 +102,10 @@ def test_a_default_value_lives_only_in_the_default_profile():
     import yaml
 
     from sftboot.core.config import Section, profile_defaults
+    from sftboot.envs import BUILTIN, environment_class
 
+    for name in BUILTIN:  # each builtin environment's params class lives in its own module
+        environment_class(name)
     sections = set()
     pending = [Section]
     while pending:

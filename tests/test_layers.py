@@ -2,6 +2,7 @@
 module imports itself back through others. Every import statement counts, under TYPE_CHECKING or inside a function too."""
 
 import ast
+import re
 from graphlib import CycleError, TopologicalSorter
 
 from conftest import ROOT
@@ -66,3 +67,15 @@ def test_no_import_cycle():
         tuple(TopologicalSorter(_modules()).static_order())
     except CycleError as error:
         raise AssertionError(f"import cycle: {' -> '.join(error.args[1])}") from None
+
+
+def test_only_its_own_package_and_the_builtin_list_name_the_reference_task():
+    """Environments own their task: tic-tac-toe's words appear in its package and in the registry's list of builtins, nowhere else."""
+    words = re.compile(r"tictactoe|tic-tac-toe|minimax|expectimax|opponent_p", re.IGNORECASE)
+    package, registry = SOURCE / "sftboot" / "envs" / "tictactoe", SOURCE / "sftboot" / "envs" / "__init__.py"
+    naming = [
+        path.relative_to(ROOT).as_posix()
+        for path in (SOURCE / "sftboot").rglob("*")
+        if path.is_file() and path.suffix in {".py", ".html"} and package not in path.parents and path != registry and words.search(path.read_text())
+    ]
+    assert not naming, f"these name tic-tac-toe outside its package; ask the environment instead: {naming}"

@@ -1,6 +1,7 @@
 """The OpenAI-compatible teacher against a real local HTTP server that misbehaves on purpose."""
 
 import json
+import re
 import signal
 import subprocess
 import sys
@@ -19,6 +20,12 @@ from sftboot.policies.fake_openai import FakeOpenAI
 from sftboot.policies.openai_chat import OpenAIChatPolicy
 
 SENTINEL_KEY = "sk-sentinel-4f1d9c0e7b"
+
+
+def _first_free_cell(messages: list[dict]) -> str:
+    """The fake server's legal tic-tac-toe answer: the first cell the last message lists as available."""
+    cells = re.search(r"Available positions: \[([\d, ]*)\]", messages[-1]["content"]).group(1)
+    return f"<think>first free cell</think><move>{cells.split(',')[0].strip()}</move>"
 
 
 @pytest.fixture(autouse=True)
@@ -50,7 +57,7 @@ def _one_reply(policy: OpenAIChatPolicy) -> str:
 
 
 def test_retries_429_honouring_retry_after_then_500():
-    with FakeOpenAI(faults=["429", "500"]) as server:
+    with FakeOpenAI(_first_free_cell, faults=["429", "500"]) as server:
         started = time.perf_counter()
         text = _one_reply(_policy(server))
         assert "<move>" in text
@@ -59,14 +66,14 @@ def test_retries_429_honouring_retry_after_then_500():
 
 
 def test_a_hang_past_the_timeout_is_retried():
-    with FakeOpenAI(faults=["hang"], hang_s=2.0) as server:
+    with FakeOpenAI(_first_free_cell, faults=["hang"], hang_s=2.0) as server:
         assert "<move>" in _one_reply(_policy(server, timeout_s=0.5))
         assert len(server.requests) == 2
 
 
 @pytest.mark.parametrize("fault", ["badjson", "empty", "drop"])
 def test_a_reply_that_is_not_a_completion_is_retried_not_played(fault):
-    with FakeOpenAI(faults=[fault, fault]) as server:
+    with FakeOpenAI(_first_free_cell, faults=[fault, fault]) as server:
         games = play_games(builtin("tictactoe", max_turns=5), _policy(server), game_specs(1, 0, 1.0, 1.0), batch_size=1)
     assert games["invalid_moves"][0] == 0  # every move played was the model's, and legal
     kind = {"badjson": "not_json", "empty": "no_choices", "drop": "no_response"}[fault]
@@ -75,7 +82,7 @@ def test_a_reply_that_is_not_a_completion_is_retried_not_played(fault):
 
 @pytest.mark.parametrize("fault", ["null", "garbage"])
 def test_what_the_model_returned_is_game_data_even_when_useless(fault):
-    with FakeOpenAI(faults=[fault] * 50) as server:
+    with FakeOpenAI(_first_free_cell, faults=[fault] * 50) as server:
         games = play_games(builtin("tictactoe", max_turns=5), _policy(server, max_retries=0), game_specs(2, 0, 1.0, 1.0), batch_size=2)
     assert games["invalid_moves"].min() > 0
     assert (games["reward_invalid"] == -0.1).all()
@@ -84,13 +91,13 @@ def test_what_the_model_returned_is_game_data_even_when_useless(fault):
 
 
 def test_not_a_completion_past_the_retries_stops_with_a_clear_error():
-    with FakeOpenAI(faults=["badjson"] * 10) as server:
+    with FakeOpenAI(_first_free_cell, faults=["badjson"] * 10) as server:
         with pytest.raises(UserError, match="3 replies in a row .* were not completions.*rerun to resume"):
             _one_reply(_policy(server))
 
 
 def test_split_off_reasoning_is_played_as_thinking_and_counted():
-    with FakeOpenAI(faults=["reasoning"]) as server:
+    with FakeOpenAI(_first_free_cell, faults=["reasoning"]) as server:
         games = play_games(builtin("tictactoe", max_turns=5), _policy(server), game_specs(1, 0, 1.0, 1.0), batch_size=1)
     first = next(m["content"] for m in games["messages"][0] if m["role"] == "assistant")
     assert first.startswith("<think>first free cell</think><move>")
@@ -98,33 +105,33 @@ def test_split_off_reasoning_is_played_as_thinking_and_counted():
 
 
 def test_sampling_options_reach_the_server():
-    with FakeOpenAI() as server:
+    with FakeOpenAI(_first_free_cell) as server:
         _one_reply(_policy(server, top_p=0.9, reasoning_effort="low", extra_body={"top_k": 20}))
     assert {key: server.requests[0][key] for key in ("top_p", "reasoning_effort", "top_k")} == {"top_p": 0.9, "reasoning_effort": "low", "top_k": 20}
-    with FakeOpenAI() as server:
+    with FakeOpenAI(_first_free_cell) as server:
         _one_reply(_policy(server))
     assert not {"top_p", "reasoning_effort", "top_k"} & set(server.requests[0])
 
 
 def test_outage_past_retries_stops_with_a_clear_error():
-    with FakeOpenAI(faults=["500"] * 10) as server:
+    with FakeOpenAI(_first_free_cell, faults=["500"] * 10) as server:
         with pytest.raises(UserError, match="failed after 2 retries.*rerun to resume"):
             _one_reply(_policy(server))
 
 
 def test_missing_or_rejected_key_is_named(monkeypatch):
     monkeypatch.delenv("SFTBOOT_TEST_KEY")
-    with FakeOpenAI() as server:
+    with FakeOpenAI(_first_free_cell) as server:
         with pytest.raises(UserError, match="SFTBOOT_TEST_KEY is not set"):
             _policy(server)
     monkeypatch.setenv("SFTBOOT_TEST_KEY", "wrong")
-    with FakeOpenAI(api_key=SENTINEL_KEY) as server:
+    with FakeOpenAI(_first_free_cell, api_key=SENTINEL_KEY) as server:
         with pytest.raises(UserError, match="rejected the key in SFTBOOT_TEST_KEY"):
             _one_reply(_policy(server))
 
 
 def test_usage_and_cost_are_recorded():
-    with FakeOpenAI() as server:
+    with FakeOpenAI(_first_free_cell) as server:
         policy = _policy(server, price_input_per_m=1.0, price_output_per_m=10.0)
         games = play_games(builtin("tictactoe", max_turns=8), policy, game_specs(3, 0, 1.0, 1.0), batch_size=3)
     turns = int(games["turns"].sum())
@@ -158,7 +165,7 @@ def test_killed_run_resumes_without_asking_again(project, tmp_path_factory):
     reference_dir = tmp_path_factory.mktemp("uninterrupted")
     (reference_dir / "stages").symlink_to(project / "stages")
     (reference_dir / "params.yaml").write_bytes((project / "params.yaml").read_bytes())
-    with FakeOpenAI(delay_s=0.02) as server:
+    with FakeOpenAI(_first_free_cell, delay_s=0.02) as server:
         _openai_project(project, server)
         _openai_project(reference_dir, server)
         assert run_stage(reference_dir, "teacher").returncode == 0
@@ -191,7 +198,7 @@ def test_a_server_failing_30_percent_of_the_time_costs_no_game_and_every_fault_i
     rng = random.Random(0)
     kinds = ["429", "500", "hang", "drop", "badjson", "empty", "null"]
     faults = [rng.choice(kinds) if rng.random() < 0.3 else None for _ in range(2000)]
-    with FakeOpenAI(faults=faults, hang_s=1.5) as server:
+    with FakeOpenAI(_first_free_cell, faults=faults, hang_s=1.5) as server:
         _openai_project(project, server, games=30, concurrency=8)
         set_params(project, teacher={"openai": {"timeout_s": 1.0, "max_retries": 6}})
         result = run_stage(project, "teacher")
@@ -210,7 +217,7 @@ def test_a_server_failing_30_percent_of_the_time_costs_no_game_and_every_fault_i
 
 
 def test_api_key_is_never_written(project):
-    with FakeOpenAI() as server:
+    with FakeOpenAI(_first_free_cell) as server:
         _openai_project(project, server, games=4)
         result = run_stage(project, "teacher")
     assert result.returncode == 0, result.stderr

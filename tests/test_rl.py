@@ -23,8 +23,8 @@ PARAMS = defaults(
     save_steps=1,
     learning_rate=5e-3,
     temperature=1.0,
-    opponent_p_min=0.2,
-    opponent_p_max=0.7,
+    difficulty_min=0.2,
+    difficulty_max=0.7,
     forfeit_invalid=False,
 )
 
@@ -33,7 +33,7 @@ def test_group_games_open_like_their_prompt():
     for row in prompt_dataset(PARAMS.model_copy(update={"steps": 3}), ENV, seed=0):
         spec = group_spec(row["prompt"], seed=0, step=2, group=1, params=PARAMS, environment=ENV)
         assert ENV.episode(spec).messages == row["prompt"]
-        assert PARAMS.opponent_p_min + 0.25 - 1e-9 <= spec.p <= PARAMS.opponent_p_max + 1e-9
+        assert PARAMS.difficulty_min + 0.25 - 1e-9 <= spec.p <= PARAMS.difficulty_max + 1e-9
 
 
 def test_suite_opponents_take_turns_at_the_evaluation_suites():

@@ -9,11 +9,11 @@ import sys
 import pytest
 from conftest import ROOT, Answering, commit, micro_run_with_api_teacher, run_stage, set_params, snapshot_repo
 
-from sftboot.core.config import VerifiersParams, profile_defaults
+from sftboot.core.config import profile_defaults
 from sftboot.core.errors import UserError
 from sftboot.engine.environment import GameSpec, game_specs
 from sftboot.engine.rollout import play_games
-from sftboot.envs.verifiers import Verifiers, import_verifiers
+from sftboot.envs.verifiers import Verifiers, VerifiersParams, import_verifiers
 from sftboot.evaluation.run import evaluate
 from sftboot.policies.fake_openai import FakeOpenAI
 

@@ -132,7 +132,7 @@ def _eval(args: argparse.Namespace) -> None:
 
 
 def _play(args: argparse.Namespace) -> None:
-    """Tic-tac-toe: a person plays O against the model. Any other environment: watch the model play one episode."""
+    """The environment's own terminal game where it has one (a person against the model), else watch the model play one episode."""
     given = _fill_from_params(args)
     environment = _environment(args)
     policy = _policy(args, given, environment)
@@ -157,14 +157,12 @@ def _serve(args: argparse.Namespace) -> None:
 
     given = _fill_from_params(args)
     environment = _environment(args)
-    if environment.name != "tictactoe":
-        raise UserError(f"sftboot serve draws tic-tac-toe boards; --env {environment.name} has none (use sftboot play or sftboot eval)")
     specs = args.models or [f"models/{name}" for name in ("rl", "sft", "base") if Path(f"models/{name}").exists()] + ["scripted"]
 
     def make_policy(spec: str):
         return _policy(argparse.Namespace(**(vars(args) | {"model": spec})), given, environment)
 
-    app = create_app(specs, Path(args.eval_dir), environment.max_turns, args.timeout, make_policy)
+    app = create_app(specs, Path(args.eval_dir), environment, args.timeout, make_policy)
     print(f"sftboot: http://{args.host}:{args.port}/ ({', '.join(specs)})")
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
 
@@ -182,7 +180,7 @@ def parser() -> argparse.ArgumentParser:
     commands = top.add_subparsers(dest="command", required=True)
     for name, handler, help_text in (
         ("eval", _eval, "evaluate a model"),
-        ("play", _play, "play O against a model (tic-tac-toe), or watch it play"),
+        ("play", _play, "play against a model in the terminal, or watch it play"),
         ("serve", _serve, "play and browse in a web page"),
     ):
         command = commands.add_parser(
@@ -190,7 +188,7 @@ def parser() -> argparse.ArgumentParser:
         )
         if name == "eval":
             command.add_argument("--model", required=True, help="a checkpoint folder, openai:MODEL, or scripted")
-            command.add_argument("--suite", "--opponent", default="all", help="one of the environment's suites (tic-tac-toe: random, optimal), or all")
+            command.add_argument("--suite", "--opponent", default="all", help="one of the environment's suites, or all")
             command.add_argument("--games", type=int, help="games per suite when sampled (eval.games)")
             command.add_argument("--sampled", action="store_true", help="sample games even for a greedy student, instead of every line")
             command.add_argument("--out", default=None, help="a folder for games.parquet, moves.parquet and metrics.json")

@@ -1,10 +1,12 @@
-"""`sftboot serve`: play a model in the browser and browse the games the evaluations kept.
+"""`sftboot serve`: play a model in the browser and browse the games the evaluations kept, for any environment.
 
-A small FastAPI app (what `transformers serve` already installs) with one static page, for tic-tac-toe. A game is the
-environment's own `TicTacToeEnv`, rebuilt from its moves on every request: the person's cells are
-its opponent's moves, the model's answers are replayed as they were given, and the model is asked
-only for the answer the game is waiting for. So the rules are the pipeline's, a server restart or
-many tabs cannot mix games up, and no game state lives in a model.
+A small FastAPI app (what `transformers serve` already installs) with one static page. A game is an episode of the
+project's environment, rebuilt from its moves on every request: the model's answers are replayed as they were given,
+a person's moves as theirs, and the model is asked only for the answer the game is waiting for. So the rules are the
+pipeline's, a server restart or many tabs cannot mix games up, and no game state lives in a model. A person can
+watch the model play a suite, play the task themselves, or, where the environment has a side for them
+(`Environment.person_side`), play that side against the model; the page shows the conversation, and the
+environment's picture of the state where it draws one.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import polars as pl
 from fastapi import FastAPI, HTTPException
@@ -22,18 +25,18 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from pydantic import BaseModel, Field
 
-from sftboot.core.answer import extract_move, is_well_formed
+from sftboot.core.answer import extract_move, format_answer, is_well_formed
 from sftboot.core.errors import UserError
-from sftboot.engine.environment import GameSpec
-from sftboot.envs.tictactoe.game import TicTacToeEnv
+from sftboot.engine.environment import Environment, Episode, GameSpec
 
 PAGE = Path(__file__).with_name("web") / "index.html"
 MAX_GAMES = 1000  # games kept in memory; the oldest go first
 MOST_TRAINED_FIRST = ("rl", "sft", "rl_without_sft", "base")  # browsing opens on the pipeline's last model, not its untrained one
+PERSON_THINKS = "a person's move"
 
 
 class _AwaitPerson(Exception):
-    """The environment asked for O's move and the person has not played it yet."""
+    """The environment asked for the person's move and the person has not played it yet."""
 
 
 class _Unloadable(Exception):
@@ -43,45 +46,52 @@ class _Unloadable(Exception):
 @dataclass
 class Game:
     model: str
-    person_first: bool
-    max_turns: int
-    person_moves: list[int] = field(default_factory=list)
-    answers: list[str] = field(default_factory=list)
+    mode: Literal["versus", "watch", "self"]  # the person plays the environment's side, watches, or plays the task
+    suite: str
+    seed: int
+    person_first: bool = False
+    person_moves: list[str] = field(default_factory=list)  # versus: the environment's side's moves, as the person gave them
+    answers: list[str] = field(default_factory=list)  # the player's answers: the model's, or in `self` the person's
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)  # one move at a time, however many clicks
 
-    def replay(self) -> tuple[TicTacToeEnv | None, bool, list[bool]]:
+    def replay(self, environment: Environment) -> tuple[Episode | None, bool, list[bool]]:
         """The game so far in the environment, whether it waits for the person, and which answers it took as legal."""
         moves = iter(self.person_moves)
 
-        def person(board: str, seed: int, p: float) -> int:
-            cell = next(moves, None)
-            if cell is None:
+        def person() -> str:
+            move = next(moves, None)
+            if move is None:
                 raise _AwaitPerson
-            return cell
+            return move
 
         legal: list[bool] = []
         try:
-            env = TicTacToeEnv(GameSpec(0, seed=0, p=0.0), max_turns=self.max_turns, opponent=person, opponent_started=self.person_first)
+            if self.mode == "versus":
+                episode = environment.episode_against(person, self.person_first)
+            else:
+                episode = environment.episode(GameSpec(0, self.seed, environment.suites[self.suite], suite=self.suite))
         except _AwaitPerson:
             return None, True, legal
         for answer in self.answers:
-            invalid_before = env.invalid_moves
+            invalid_before = episode.invalid_moves
             try:
-                env.step(answer)
-            except _AwaitPerson:  # X has moved; O's reply is the person's to make
+                episode.step(answer)
+            except _AwaitPerson:  # the player has moved; the reply is the person's to make
                 legal.append(True)
-                return env, True, legal
-            legal.append(env.invalid_moves == invalid_before)
-        return env, False, legal
+                return episode, True, legal
+            legal.append(episode.invalid_moves == invalid_before)
+        return episode, self.mode == "self" and not episode.done, legal
 
 
 class NewGame(BaseModel):
     model: str = Field(min_length=1)
-    person_first: bool = False
+    mode: Literal["versus", "watch", "self"] = "watch"
+    suite: str | None = None  # watch and self: one of the environment's suites; None: its first
+    person_first: bool = False  # versus: the person's side opens
 
 
 class Move(BaseModel):
-    cell: int = Field(ge=0, le=8)
+    move: str = Field(min_length=1, max_length=200)
 
 
 class Models:
@@ -125,22 +135,26 @@ def _first_line(error: BaseException) -> str:
     return said if isinstance(error, UserError) else f"{type(error).__name__}: {said}"
 
 
-def _state(game_id: str, game: Game) -> dict:
-    env, waiting, legal = game.replay()
-    done = bool(env and env.done)
+def _state(game_id: str, game: Game, environment: Environment) -> dict:
+    episode, waiting, legal = game.replay(environment)
+    done = bool(episode and episode.done)
     answers = [{"answer": answer, "well_formed": is_well_formed(answer), "move": extract_move(answer), "legal": ok} for answer, ok in zip(game.answers, legal)]
     return {
         "id": game_id,
         "model": game.model,
-        "board": env.board if env else " " * 9,
+        "mode": game.mode,
+        "messages": episode.messages if episode else [],
+        "picture": environment.picture(
+            episode.moves if episode else [], bool(episode and episode.opponent_started), episode.messages if episode else [], waiting and not done
+        ),
         "answers": answers,
         "your_turn": waiting and not done,
         "done": done,
-        "outcome": env.outcome if done else None,
+        "outcome": episode.outcome if done else None,
     }
 
 
-def create_app(model_specs: list[str], eval_dir: Path, max_turns: int, timeout_s: float, make_policy) -> FastAPI:
+def create_app(model_specs: list[str], eval_dir: Path, environment: Environment, timeout_s: float, make_policy) -> FastAPI:
     """The app: `make_policy(spec)` turns a model spec (folder, openai:NAME, scripted) into a policy."""
     app = FastAPI(title="sftboot", docs_url=None, redoc_url=None)
     models = Models(model_specs, timeout_s, make_policy)
@@ -166,10 +180,10 @@ def create_app(model_specs: list[str], eval_dir: Path, max_turns: int, timeout_s
     def _advance(game_id: str, game: Game) -> dict:
         """Ask the model until the game waits for the person or ends (an illegal answer is retried, as in evaluation)."""
         while True:
-            env, waiting, _ = game.replay()
-            if waiting or env.done:
-                return _state(game_id, game)
-            game.answers.append(models.answer(game.model, list(env.messages)))
+            episode, waiting, _ = game.replay(environment)
+            if waiting or episode.done:
+                return _state(game_id, game, environment)
+            game.answers.append(models.answer(game.model, list(episode.messages)))
 
     @app.get("/")
     def page():
@@ -180,14 +194,20 @@ def create_app(model_specs: list[str], eval_dir: Path, max_turns: int, timeout_s
         names = [path.name for path in eval_dir.glob("*") if (path / "games.parquet").exists()]
         rank = {name: place for place, name in enumerate(MOST_TRAINED_FIRST)}
         evaluated = sorted(names, key=lambda name: (rank.get(name, len(rank)), name))
-        return {"models": model_specs, "evaluated": evaluated}
+        suites = [{"name": suite, "title": environment.title(suite)} for suite in environment.suites]
+        return {"models": model_specs, "evaluated": evaluated, "environment": environment.name, "suites": suites, "person_side": environment.person_side}
 
     @app.post("/api/games")
     def new_game(request: NewGame):
         if request.model not in model_specs:
             raise HTTPException(404, f"no model {request.model!r} here; this server has: {', '.join(model_specs)}")
+        if request.mode == "versus" and not environment.person_side:
+            raise HTTPException(422, f"{environment.name} has no side for a person to play; watch the model, or play it yourself")
+        suite = request.suite or next(iter(environment.suites))
+        if suite not in environment.suites:
+            raise HTTPException(422, f"no suite {suite!r}; {environment.name} has: {', '.join(environment.suites)}")
         game_id = uuid.uuid4().hex
-        game = Game(request.model, request.person_first, max_turns)
+        game = Game(request.model, request.mode, suite, seed=uuid.UUID(game_id).int % 2**31, person_first=request.person_first)
         with lock:
             games[game_id] = game
             while len(games) > MAX_GAMES:
@@ -197,39 +217,41 @@ def create_app(model_specs: list[str], eval_dir: Path, max_turns: int, timeout_s
 
     @app.get("/api/games/{game_id}")
     def show_game(game_id: str):
-        return _state(game_id, _game(game_id))
+        return _state(game_id, _game(game_id), environment)
 
     @app.post("/api/games/{game_id}/moves")
     def move(game_id: str, request: Move):
+        """The person's move: the environment's side's (versus), or the player's own answer (self)."""
         game = _game(game_id)
         with game.lock:
-            env, waiting, _ = game.replay()
-            board = env.board if env else " " * 9
-            if not waiting or (env and env.done):
+            episode, waiting, _ = game.replay(environment)
+            if not waiting or (episode and episode.done):
                 raise HTTPException(409, "it is not your turn")
-            if board[request.cell] != " ":
-                raise HTTPException(409, f"cell {request.cell} is taken; pick a free one")
-            game.person_moves.append(request.cell)
+            made = game.person_moves if game.mode == "versus" else game.answers
+            made.append(request.move.strip() if game.mode == "versus" else format_answer(PERSON_THINKS, request.move.strip()))
             try:
                 return _advance(game_id, game)
+            except ValueError as refused:  # the rules refuse the person's move: said, and it can be made again
+                made.pop()
+                raise HTTPException(409, str(refused)) from None
             except HTTPException:
-                game.person_moves.pop()  # the model failed to answer: the move can be made again
+                made.pop()  # the model failed to answer: the move can be made again
                 raise
 
     @app.get("/api/lines")
-    def lines(model: str, opponent: str = "optimal", outcome: str | None = None, limit: int = 50):
-        frame = _lines(eval_dir, model).filter(pl.col("opponent") == opponent)
+    def lines(model: str, suite: str, outcome: str | None = None, limit: int = 50):
+        frame = _lines(eval_dir, model).filter(pl.col("opponent") == suite)
         if outcome:
             frame = frame.filter(pl.col("outcome") == outcome)
         order = pl.when(pl.col("outcome") == "loss").then(0).when(pl.col("outcome") == "draw").then(1).otherwise(2)
         frame = frame.with_columns(order=order).sort(["order", "probability"], descending=[False, True]).head(max(1, min(limit, 500)))
-        return {"model": model, "opponent": opponent, "lines": [_line(row) for row in frame.iter_rows(named=True)]}
+        return {"model": model, "suite": suite, "lines": [_line(row, environment) for row in frame.iter_rows(named=True)]}
 
     @app.get("/api/compare")
-    def compare(other: str, opponent: str, moves: str):
-        """`other`'s line that follows `moves` (comma-separated cells, in play order) the longest."""
-        wanted = [int(cell) for cell in moves.split(",") if cell.strip().isdigit()]
-        frame = _lines(eval_dir, other).filter(pl.col("opponent") == opponent)
+    def compare(other: str, suite: str, moves: str):
+        """`other`'s line that follows `moves` (comma-separated, in play order) the longest."""
+        wanted = [int(move) for move in moves.split(",") if move.strip().lstrip("-").isdigit()]
+        frame = _lines(eval_dir, other).filter(pl.col("opponent") == suite)
         best, best_key = None, (-1, -1.0)
         for row in frame.iter_rows(named=True):
             shared = next((i for i, (a, b) in enumerate(zip(row["moves"], wanted)) if a != b), min(len(row["moves"]), len(wanted)))
@@ -237,8 +259,8 @@ def create_app(model_specs: list[str], eval_dir: Path, max_turns: int, timeout_s
             if key > best_key:
                 best, best_key = row, key
         if best is None:
-            raise HTTPException(404, f"{other} has no {opponent} lines")
-        return {"model": other, "shared_moves": best_key[0], "line": _line(best)}
+            raise HTTPException(404, f"{other} has no {suite} lines")
+        return {"model": other, "shared_moves": best_key[0], "line": _line(best, environment)}
 
     return app
 
@@ -250,9 +272,10 @@ def _lines(eval_dir: Path, model: str) -> pl.DataFrame:
     return pl.read_parquet(path, columns=["opponent", "probability", "outcome", "moves", "opponent_started", "messages", "invalid_moves"])
 
 
-def _line(row: dict) -> dict:
+def _line(row: dict, environment: Environment) -> dict:
     answers = [m["content"] for m in row["messages"] if m["role"] == "assistant"]
     return {
+        "picture": environment.picture(row["moves"], row["opponent_started"], row["messages"], playable=False),
         "probability": row["probability"],
         "outcome": row["outcome"],
         "moves": row["moves"],

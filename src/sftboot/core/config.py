@@ -26,46 +26,12 @@ class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class TicTacToeParams(Section):
-    max_turns: int = Field(ge=5, le=20, description="assistant turns before a game ends as a loss")
-
-
-class MastermindParams(Section):
-    max_turns: int = Field(ge=1, le=20, description="guesses before the game ends as a loss")
-    pegs: int = Field(ge=2, le=6, description="positions in the secret code")
-    colours: int = Field(ge=2, le=9, description="colours a position can take, numbered 1 to colours")
-
-
-class TextArenaParams(Section):
-    game: str = Field(min_length=1, description="a TextArena single-player game id, e.g. GuessTheNumber-v0")
-    max_turns: int = Field(ge=1, le=100, description="assistant turns before the game ends as a loss")
-
-
-class VerifiersSuite(Section):
-    split: Literal["train", "eval"] = Field(description="the environment's dataset (train) or its eval_dataset (eval) to draw rows from")
-    args: dict = Field(description="load_environment's keyword arguments for this suite, over env.verifiers.args")
-
-
-class VerifiersParams(Section):
-    environment: str = Field(min_length=1, description="a module with load_environment (an installed Verifiers environment) or path/to/file.py")
-    args: dict = Field(description="load_environment's keyword arguments")
-    suites: dict[str, VerifiersSuite] = Field(min_length=1, description="evaluation suites by name")
-    win_reward: float = Field(description="the rubric's reward at or above which a game is a win, where its state names no outcome")
-    max_turns: int = Field(ge=1, le=100, description="assistant turns before the game ends as a loss")
-
-
 class EnvParams(BaseModel):
-    """`name` picks the environment; its own section (`env.<name>`) holds its settings. A user's own
-    environment brings its own section (with its `class`), so unknown sections are kept for it and checked by that class."""
+    """`name` picks the environment; its own section (`env.<name>`) holds its settings, checked by the
+    environment's own params class when it is built (sftboot.envs), a builtin's and a user's alike."""
 
     model_config = ConfigDict(extra="allow", frozen=True)
-    name: str = Field(
-        pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", description="the section of the environment to play: tictactoe | mastermind | textarena | verifiers | your own"
-    )
-    tictactoe: TicTacToeParams
-    mastermind: MastermindParams
-    textarena: TextArenaParams
-    verifiers: VerifiersParams
+    name: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", description="the section of the environment to play: a builtin (sftboot.envs) or your own")
 
 
 class ScriptedTeacherParams(Section):
@@ -92,16 +58,16 @@ class OpenAITeacherParams(Section):
 class TeacherParams(Section):
     policy: Literal["scripted", "openai"]
     games: int = Field(ge=1)
-    opponent_p_min: float = Field(ge=0.0, le=1.0)
-    opponent_p_max: float = Field(ge=0.0, le=1.0)
+    difficulty_min: float = Field(ge=0.0, le=1.0, description="the games' difficulty p is drawn from [min, max]; the environment says what p means")
+    difficulty_max: float = Field(ge=0.0, le=1.0)
     num_groups: int = Field(ge=1)
     scripted: ScriptedTeacherParams
     openai: OpenAITeacherParams
 
     @model_validator(mode="after")
     def _p_range(self) -> TeacherParams:
-        if self.opponent_p_min > self.opponent_p_max:
-            raise ValueError("opponent_p_min must be <= opponent_p_max")
+        if self.difficulty_min > self.difficulty_max:
+            raise ValueError("difficulty_min must be <= difficulty_max")
         return self
 
 
@@ -196,11 +162,11 @@ class RLParams(Section):
     num_generations: int = Field(ge=2, description="games per group sharing one opening (GRPO group size)")
     games_per_step: int = Field(ge=2)
     opponents: Literal["range", "suites"] = Field(
-        description="range: each group's p from its stratum of [opponent_p_min, opponent_p_max]; suites: the groups "
+        description="range: each group's p from its stratum of [difficulty_min, difficulty_max]; suites: the groups "
         "take turns at the environment's evaluation suites, so RL meets every situation the evaluation judges",
     )
-    opponent_p_min: float = Field(ge=0.0, le=1.0)
-    opponent_p_max: float = Field(ge=0.0, le=1.0)
+    difficulty_min: float = Field(ge=0.0, le=1.0, description="opponents: range draws each group's difficulty p from [min, max]")
+    difficulty_max: float = Field(ge=0.0, le=1.0)
     num_groups: int = Field(ge=1, description="stratified opponent-strength buckets per step (opponents: range)")
     temperature: float = Field(gt=0, le=3.0)
     max_tokens_per_turn: int = Field(ge=8)
@@ -222,8 +188,8 @@ class RLParams(Section):
     def _consistent(self) -> RLParams:
         if self.games_per_step % self.num_generations:
             raise ValueError("games_per_step must be a multiple of num_generations")
-        if self.opponent_p_min > self.opponent_p_max:
-            raise ValueError("opponent_p_min must be <= opponent_p_max")
+        if self.difficulty_min > self.difficulty_max:
+            raise ValueError("difficulty_min must be <= difficulty_max")
         groups = self.games_per_step // self.num_generations
         if self.opponents == "range" and self.num_groups > groups:  # group g plays stratum g mod num_groups: the top strata would never come up
             raise ValueError(
@@ -316,13 +282,29 @@ def _merged(base: dict, changes: dict) -> dict:
     return base | {key: _merged(base[key], value) if isinstance(value, dict) and isinstance(base.get(key), dict) else value for key, value in changes.items()}
 
 
+def default_values(section: str, **changes) -> dict:
+    """A section's values in the default profile, with `changes`: `default_values("env.mastermind", pegs=3)`."""
+    values = profile_defaults()
+    for name in section.split("."):
+        values = values[name]
+    return _merged(values, changes)
+
+
 def defaults(section: str, **changes):
     """A params section from the default profile, with `changes`: `defaults("rl", steps=1)`, `defaults("teacher.openai")`."""
-    model, values = Params, profile_defaults()
+    model = Params
     for name in section.split("."):
         model = model.model_fields["validate_" if name == "validate" else name].annotation
-        values = values[name]
-    return model.model_validate(_merged(values, changes))
+    return model.model_validate(default_values(section, **changes))
+
+
+def validated(model: type[BaseModel], values: dict, where: str):
+    """`values` as `model`, the section `where` of params.yaml (`env.nim`); one line naming the key when they are not."""
+    try:
+        return model.model_validate(values)
+    except ValidationError as error:
+        prefix = tuple(where.split("."))
+        raise UserError(_describe([problem | {"loc": prefix + tuple(problem["loc"])} for problem in error.errors()])) from None
 
 
 def project_params() -> Params:

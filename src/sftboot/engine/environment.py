@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import random
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar
 
@@ -32,7 +33,7 @@ INVALID_PENALTY = -0.1
 @dataclass(frozen=True)
 class GameSpec:
     """What fixes an episode before any answer: its id, its seed and its difficulty p in [0, 1]
-    (tic-tac-toe: the opponent's random-move probability; each environment says what it means)."""
+    (each environment says what it means)."""
 
     game_id: int
     seed: int
@@ -154,6 +155,7 @@ class Environment(ABC):
     suites: ClassVar[dict[str, float]]
     suite_titles: ClassVar[dict[str, str]] = {}
     headline: ClassVar[tuple[tuple[str, str], ...]] = ()  # (suite, outcome) pairs for metrics/summary.json
+    person_side: ClassVar[str] = ""  # the environment's side a person can take in `sftboot serve` ("" for none)
 
     def __init__(self, params: BaseModel) -> None:
         self.params = params
@@ -206,7 +208,8 @@ class Environment(ABC):
         return type(self).exact_evaluation is not Environment.exact_evaluation
 
     def reference(self, suite: str) -> dict | None:
-        """Published and best possible rates for the report: {"published": {model: (win, draw, loss, format, invalid)}, "best": {...}}."""
+        """The report's reference: {"published": {model: (win, draw, loss, format, invalid)}, "best": {outcome: %},
+        "best_how": how the best possible policy is found, "notes": what the reference columns mean}."""
         return None
 
     def report_extras(self, played: dict, path) -> list[str]:
@@ -223,6 +226,16 @@ class Environment(ABC):
             episode.step(answer)
             print(episode.messages[-1]["content"])
         print(f"outcome: {episode.outcome}")
+
+    def episode_against(self, person: Callable[[], str], person_first: bool) -> Episode:
+        """An episode in which a person plays `person_side`: `person()` returns their next move as text, and a move
+        the rules refuse raises ValueError with what to do instead. Environments with a `person_side` override it."""
+        raise UserError(f"env.name={self.name} has no side for a person to play; watch the model, or play the task yourself")
+
+    def picture(self, moves: list[int], opponent_started: bool, messages: list[dict], playable: bool) -> str | None:
+        """The state as SVG for `sftboot serve` (None: the conversation alone shows it); where `playable`, the elements a
+        person may click carry `data-move`, the move each stands for."""
+        return None
 
     def describe(self) -> str:
         """One line for people: which task, with which settings."""

@@ -2,7 +2,7 @@
 
 A greedy student answers the same conversation the same way every time, so the only chance left is
 the environment's. An environment whose chance all lies in the spec (Mastermind's secret) is played
-once per spec; one that draws during the game (tic-tac-toe's opponent) expands its own branches.
+once per spec; one that draws during the game (an opponent's random moves) expands its own branches.
 Either way the outcome distribution itself comes back instead of a sample of it.
 """
 
@@ -21,7 +21,7 @@ MOVE_SCHEMA = {
     "history": pl.List(pl.Struct({"role": pl.String, "content": pl.String})),  # the conversation the answer was given in
     "answer": pl.String,
     "cell": pl.Int64,  # null: the answer was no legal move
-    "keeps_value": pl.Boolean,  # the move keeps the position's minimax outcome (win, draw or loss)
+    "keeps_value": pl.Boolean,  # the move keeps the position's game value (win, draw or loss under best play)
     "regret": pl.Float64,  # expected outcome reward lost against this opponent, best play after
     "best_cells": pl.List(pl.Int64),
 }
@@ -40,7 +40,7 @@ def summarize_lines(lines: pl.DataFrame, moves: pl.DataFrame) -> dict:
     legal = moves.filter(pl.col("cell").is_not_null())
     legal_reach = float(legal["reach"].sum())
     turns = expected(lines["turns"])
-    judged = {  # only environments that judge each move (tic-tac-toe's minimax) fill the moves frame
+    judged = {  # only environments that judge each move fill the moves frame
         "move_quality": {"pct": round(100 * float((legal["reach"] * legal["keeps_value"]).sum()) / legal_reach, 4) if legal_reach else 0.0},
         "reward_lost_to_moves": round(float((legal["reach"] * legal["regret"]).sum()), 6),
     }

@@ -13,9 +13,8 @@ An environment's author imports what it builds on from here: `from sftboot.envs 
 
 from __future__ import annotations
 
-from pydantic import ValidationError
-
 from sftboot.core.answer import format_answer
+from sftboot.core.config import default_values, project_params, validated
 from sftboot.core.errors import UserError
 from sftboot.core.modules import import_user_module
 from sftboot.engine.environment import Environment, Episode, GameSpec
@@ -47,38 +46,29 @@ def environment_class(target: str) -> type[Environment]:
 
 
 def make_environment(env_params) -> Environment:
-    """The environment selected in params, built from its own section `env.<name>`."""
+    """The environment selected in params, built from its own section `env.<name>`, which its params class checks."""
     name = env_params.name
-    section = getattr(env_params, name, None) if name in BUILTIN else (env_params.model_extra or {}).get(name)
+    section = (env_params.model_extra or {}).get(name)
     if section is None:
         raise UserError(f"params.yaml: env.{name}: missing; add the environment's section (a builtin: {', '.join(BUILTIN)}; your own: its settings and class)")
-    if name in BUILTIN:
-        return environment_class(name)(section)
-    if not isinstance(section, dict) or "class" not in section:
+    if not isinstance(section, dict):
+        raise UserError(f"params.yaml: env.{name}: must be a section of settings (got {section!r})")
+    if name not in BUILTIN and "class" not in section:
         raise UserError(f"params.yaml: env.{name}.class: missing; name your environment's class (module:Class or path/to/file.py:Class)")
-    settings = {key: value for key, value in section.items() if key != "class"}
-    cls = environment_class(section["class"])
-    try:
-        return cls(cls.section.model_validate(settings))
-    except ValidationError as error:
-        first = error.errors()[0]
-        key = ".".join(str(part) for part in first["loc"])
-        raise UserError(f"params.yaml: env.{name}.{key}: {first['msg']}") from None
+    cls = environment_class(section.get("class", name))
+    return cls(validated(cls.section, {key: value for key, value in section.items() if key != "class"}, f"env.{name}"))
 
 
 def project_environment(name: str | None = None) -> Environment:
     """The environment of this project's params.yaml (the default profile's outside a project), or the one `name` picks there."""
-    from sftboot.core.config import project_params
-
     env = project_params().env
     if name and name not in BUILTIN and name not in (env.model_extra or {}):
-        known = ", ".join([*BUILTIN, *(env.model_extra or {})])
+        known = ", ".join(dict.fromkeys([*BUILTIN, *(env.model_extra or {})]))
         raise UserError(f"--env: no environment {name!r}; choose one of {known} (your own needs its env.{name} section in params.yaml)")
     return make_environment(env.model_copy(update={"name": name}) if name else env)
 
 
 def builtin(name: str, **settings) -> Environment:
     """A builtin environment with the default profile's settings, changed by `settings`: `builtin("tictactoe", max_turns=5)`."""
-    from sftboot.core.config import defaults
-
-    return environment_class(name)(defaults(f"env.{name}", **settings))
+    cls = environment_class(name)
+    return cls(validated(cls.section, default_values(f"env.{name}", **settings), f"env.{name}"))

@@ -1,6 +1,6 @@
 """Mastermind: crack a secret code of `pegs` colours (1 to `colours`) from black and white peg feedback.
 
-A different kind of task from tic-tac-toe: no opponent, the whole state is the history of guesses,
+A different kind of task from a board game: no opponent, the whole state is the history of guesses,
 and skill is reasoning over that history (which codes still fit). The difficulty p is the chance
 that the secret repeats a colour: the suites are `distinct` (p = 0) and `repeated` (p = 1), so the
 report shows whether a player handles both kinds of code. The secret follows from the seed alone,
@@ -15,8 +15,10 @@ import re
 from dataclasses import dataclass, field
 from functools import cache
 
+from pydantic import Field
+
 from sftboot.core.answer import format_answer
-from sftboot.core.config import MastermindParams
+from sftboot.core.config import Section
 from sftboot.core.errors import UserError
 from sftboot.engine.environment import Environment, Episode, GameSpec
 from sftboot.engine.exact import play_each_spec
@@ -33,6 +35,12 @@ FEEDBACK = "{guess} -> {black} black {white} white"
 _FEEDBACK = re.compile(r"^([1-9]+) -> (\d) black (\d) white$", re.MULTILINE)
 
 Code = tuple[int, ...]
+
+
+class MastermindParams(Section):
+    max_turns: int = Field(ge=1, le=20, description="guesses before the game ends as a loss")
+    pegs: int = Field(ge=2, le=6, description="positions in the secret code")
+    colours: int = Field(ge=2, le=9, description="colours a position can take, numbered 1 to colours")
 
 
 def pegs_for(guess: Code, secret: Code) -> tuple[int, int]:
@@ -196,3 +204,28 @@ class Mastermind(Environment):
         count = len(codes_of_kind(self.params.pegs, self.params.colours, repeated=self.suites[suite] == 1.0))
         specs = [GameSpec(game_id=i, seed=i, p=self.suites[suite]) for i in range(count)]
         return play_each_spec(self, policy, suite, specs, batch_size)
+
+    def picture(self, moves: list[int], opponent_started: bool, messages: list[dict], playable: bool) -> str:
+        """Each guess as a row of coloured pegs, its black and white feedback pegs beside it."""
+        shown = next((message["content"] for message in reversed(messages) if message["role"] == "user"), "")
+        return pegs_picture(history_from_text(shown), self.params.pegs)
+
+
+PEG_COLOURS = ("#e53935", "#1e88e5", "#43a047", "#fdd835", "#8e24aa", "#fb8c00", "#00acc1", "#6d4c41", "#ec407a")
+
+
+def pegs_picture(history: list[tuple[Code, int, int]], pegs: int) -> str:
+    """The guesses so far as SVG rows: a peg per colour, numbered, then the feedback's small black and white pegs."""
+    size, width = 30, 30 * pegs + 24 + 12 * pegs
+    rows = []
+    for row, (guess, black, white) in enumerate(history):
+        y = row * size + size / 2
+        rows += [
+            f'<circle cx="{i * size + size / 2}" cy="{y}" r="{size * 0.4}" fill="{PEG_COLOURS[colour - 1]}" stroke="#333"/>'
+            f'<text x="{i * size + size / 2}" y="{y + 4}" font-size="11" text-anchor="middle" fill="#fff">{colour}</text>'
+            for i, colour in enumerate(guess)
+        ]
+        feedback = ["#000"] * black + ["#fff"] * white
+        rows += [f'<circle cx="{pegs * size + 18 + i * 12}" cy="{y}" r="4.5" fill="{fill}" stroke="#333"/>' for i, fill in enumerate(feedback)]
+    height = max(len(history), 1) * size
+    return f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" data-guesses="{len(history)}">{"".join(rows)}</svg>'

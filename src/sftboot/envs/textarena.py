@@ -15,8 +15,10 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
+from pydantic import Field
+
 from sftboot.core.answer import extract_move
-from sftboot.core.config import TextArenaParams
+from sftboot.core.config import Section
 from sftboot.core.errors import UserError
 from sftboot.engine.environment import FORMAT_FEEDBACK, Environment, Episode, GameSpec, Rewards
 
@@ -24,6 +26,11 @@ SYSTEM_PROMPT = (
     "You play a text game. Each turn, think briefly inside <think>...</think>, then give your action "
     "inside <move>...</move>, without the game's square brackets, for example <move>7</move>."
 )
+
+
+class TextArenaParams(Section):
+    game: str = Field(min_length=1, description="a TextArena single-player game id, e.g. GuessTheNumber-v0")
+    max_turns: int = Field(ge=1, le=100, description="assistant turns before the game ends as a loss")
 
 
 def make_game(game_id: str):

@@ -22,10 +22,12 @@ import math
 import weakref
 from dataclasses import dataclass, field
 from functools import cache
-from typing import Any
+from typing import Any, Literal
+
+from pydantic import Field
 
 from sftboot.core.answer import extract_move
-from sftboot.core.config import VerifiersParams
+from sftboot.core.config import Section
 from sftboot.core.errors import UserError
 from sftboot.core.modules import import_user_module
 from sftboot.engine.environment import OUTCOMES, Environment, Episode, GameSpec, Rewards
@@ -34,6 +36,19 @@ SUPPORTED = ((0, 2), (0, 4))  # the classic MultiTurnEnv API: top-level up to 0.
 INSTALL = "pip install -e '.[verifiers]'"
 _TURN: contextvars.ContextVar[_Turn] = contextvars.ContextVar("sftboot_verifiers_turn")
 _ROLLOUTS: set[asyncio.Task] = set()  # unfinished rollouts, held until they end or are cancelled (the loop itself keeps weak references)
+
+
+class VerifiersSuite(Section):
+    split: Literal["train", "eval"] = Field(description="the environment's dataset (train) or its eval_dataset (eval) to draw rows from")
+    args: dict = Field(description="load_environment's keyword arguments for this suite, over env.verifiers.args")
+
+
+class VerifiersParams(Section):
+    environment: str = Field(min_length=1, description="a module with load_environment (an installed Verifiers environment) or path/to/file.py")
+    args: dict = Field(description="load_environment's keyword arguments")
+    suites: dict[str, VerifiersSuite] = Field(min_length=1, description="evaluation suites by name")
+    win_reward: float = Field(description="the rubric's reward at or above which a game is a win, where its state names no outcome")
+    max_turns: int = Field(ge=1, le=100, description="assistant turns before the game ends as a loss")
 
 
 def import_verifiers():

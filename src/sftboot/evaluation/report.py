@@ -48,7 +48,7 @@ def outcome_table(evals: dict[str, dict], environment: Environment, suite: str) 
         lines.append(f"| {model} | {_kind(result)} | {cells} |{quality} {result['mean_reward']:.3f} |{published}")
     if reference:
         best = reference["best"]
-        lines.append(f"| best possible | expectimax | {best['win']:.2f} | {best['draw']:.2f} | {best['loss']:.2f} | 100.00 | 0.00 | – | – | – |")
+        lines.append(f"| best possible | {reference['best_how']} | {best['win']:.2f} | {best['draw']:.2f} | {best['loss']:.2f} | 100.00 | 0.00 | – | – | – |")
     return lines
 
 
@@ -94,13 +94,7 @@ def render_report(evals: dict, counts: dict, stage_seconds: dict, environment: E
         "Greedy students are evaluated exactly where the environment can enumerate its chance (every line an "
         "episode can take, each weighted by its probability): their rates carry no interval. A policy that "
         "samples (the teacher) plays sampled games, with the Wilson 95 % interval in brackets."
-        + (
-            " *Moves keeping the value*: the reach-weighted share of legal moves that keep the position's "
-            "minimax outcome. *Best possible*: the policy with the highest expected outcome reward in that suite "
-            "(expectimax). The last column is the published reference row."
-            if environment.reference(next(iter(environment.suites)))
-            else ""
-        ),
+        + (f" {reference['notes']}" if (reference := environment.reference(next(iter(environment.suites)))) else ""),
         "",
     ]
     suites = list(environment.suites)

@@ -1,4 +1,4 @@
-"""The evaluation harness: any policy in each of the environment's suites (tic-tac-toe: the random and the optimal opponent).
+"""The evaluation harness: any policy in each of the environment's suites.
 
 A deterministic policy (a greedy student) is evaluated exactly, over every line the episode can take,
 where the environment can enumerate them; any other (a sampling student, the scripted teacher, an API

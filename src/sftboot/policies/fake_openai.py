@@ -1,8 +1,7 @@
 """A real HTTP server on 127.0.0.1 that speaks the chat-completions protocol and injects faults:
 what the tests and `bench/rollouts.py` run an API teacher against, without an API.
 
-It answers each request with the first available tic-tac-toe cell (a legal move), or with what
-`answer(messages)` returns for another environment, unless the next entry of
+It answers each request with what `answer(messages)` returns (a legal move of the environment under test), unless the next entry of
 `faults` says otherwise: "429" (with Retry-After), "500", "hang" (longer than the client timeout),
 "badjson" (a 200 whose body is not JSON), "empty" (no choices), "drop" (the connection closed
 unanswered), "null" (a completion with null content), "garbage" (prose, no move tags),
@@ -12,7 +11,6 @@ unanswered), "null" (a completion with null content), "garbage" (prose, no move 
 from __future__ import annotations
 
 import json
-import re
 import threading
 import time
 from collections.abc import Callable
@@ -27,14 +25,14 @@ class _Server(ThreadingHTTPServer):
 class FakeOpenAI:
     def __init__(
         self,
+        answer: Callable[[list[dict]], str],
         faults: list[str] | None = None,
         hang_s: float = 3.0,
         delay_s: float = 0.0,
         api_key: str | None = None,
-        answer: Callable[[list[dict]], str] | None = None,
     ) -> None:
         self.faults = list(faults or [])
-        self.answer = answer or _legal_answer
+        self.answer = answer
         self.hang_s = hang_s
         self.delay_s = delay_s
         self.api_key = api_key
@@ -115,9 +113,3 @@ class FakeOpenAI:
                 self._send(200, json.dumps(body).encode())
 
         return Handler
-
-
-def _legal_answer(messages: list[dict]) -> str:
-    last = messages[-1]["content"]
-    cells = re.search(r"Available positions: \[([\d, ]*)\]", last).group(1)
-    return f"<think>first free cell</think><move>{cells.split(',')[0].strip()}</move>"

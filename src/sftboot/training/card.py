@@ -45,7 +45,7 @@ def _facts(params: Params, stage: str, trained: dict) -> dict:
             "rl.games_per_step": rl.games_per_step,
             "rl.learning_rate": rl.learning_rate,
             "rl.temperature": rl.temperature,
-            "rl.opponent_p": "the evaluation suites' in turn" if rl.opponents == "suites" else f"{rl.opponent_p_min}–{rl.opponent_p_max}",
+            "rl.difficulty": "the evaluation suites' in turn" if rl.opponents == "suites" else f"{rl.difficulty_min}–{rl.difficulty_max}",
             "rl.loss_type": rl.loss_type,
             "rl.lora.enabled": rl.lora.enabled,
         }

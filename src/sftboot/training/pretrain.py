@@ -2,7 +2,7 @@
 
 A hub model has read the web before the recipe starts; a model built from a config knows nothing,
 not even that a board's cells come in threes. This gives the builtin student that general prior
-from the messages of episodes of random legal moves (tic-tac-toe: boards, whose turn, which cells are free). It
+from the messages of episodes of random legal moves (the states as the model will see them). It
 sees no answer format, no assistant turn and no move anyone chose on purpose, so SFT still has the
 format to teach and RL still has strategy to learn.
 """

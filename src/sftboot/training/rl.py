@@ -37,7 +37,7 @@ def prompt_dataset(params: RLParams, environment: Environment, seed: int):
     from datasets import Dataset
 
     groups = params.steps * params.games_per_step // params.num_generations
-    specs = game_specs(groups, seed, params.opponent_p_min, params.opponent_p_max, params.num_groups)
+    specs = game_specs(groups, seed, params.difficulty_min, params.difficulty_max, params.num_groups)
     return Dataset.from_list([{"prompt": environment.episode(spec).messages} for spec in specs])
 
 
@@ -47,13 +47,13 @@ def group_difficulty(group: int, params: RLParams, environment: Environment, pos
     if params.opponents == "suites":
         suites = sorted(environment.suites.values())
         return suites[group % len(suites)]
-    width = (params.opponent_p_max - params.opponent_p_min) / params.num_groups
-    return round(params.opponent_p_min + width * (group % params.num_groups + position), 6)
+    width = (params.difficulty_max - params.difficulty_min) / params.num_groups
+    return round(params.difficulty_min + width * (group % params.num_groups + position), 6)
 
 
 def group_spec(prompt: list[dict], seed: int, step: int, group: int, params: RLParams, environment: Environment) -> GameSpec:
     """A game for one GRPO group that opens exactly like `prompt`, drawn from (seed, step, group): its
-    difficulty from `group_difficulty`, its seed redrawn until the opening matches (tic-tac-toe: who starts, where O opened)."""
+    difficulty from `group_difficulty`, its seed redrawn until the opening matches (who starts, the environment's first move)."""
     rng = random.Random(f"rl:{seed}:{step}:{group}")
     p = group_difficulty(group, params, environment, rng.random())  # drawn in both modes, so they play the same game seeds
     for _ in range(10_000):

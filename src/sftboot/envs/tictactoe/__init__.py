@@ -7,10 +7,16 @@ ceiling and the published numbers for the report.
 
 from __future__ import annotations
 
-from sftboot.core.config import TicTacToeParams
+from pydantic import Field
+
+from sftboot.core.config import Section
 from sftboot.engine.environment import Environment, GameSpec
 from sftboot.envs.tictactoe.game import TicTacToeEnv
 from sftboot.envs.tictactoe.teacher import states_the_facts
+
+
+class TicTacToeParams(Section):
+    max_turns: int = Field(ge=5, le=20, description="assistant turns before a game ends as a loss")
 
 
 class TicTacToe(Environment):
@@ -19,6 +25,7 @@ class TicTacToe(Environment):
     suites = {"random": 1.0, "optimal": 0.0}
     suite_titles = {"random": "a random opponent (p = 1)", "optimal": "the optimal opponent (p = 0)"}
     headline = (("optimal", "draw"), ("random", "win"), ("random", "loss"))
+    person_side = "O"
 
     def episode(self, spec: GameSpec, forfeit_invalid: bool = False) -> TicTacToeEnv:
         return TicTacToeEnv(spec, max_turns=self.max_turns, forfeit_invalid=forfeit_invalid)
@@ -38,14 +45,24 @@ class TicTacToe(Environment):
 
     def reference(self, suite: str) -> dict:
         from sftboot.envs.tictactoe.exact import ceiling
-        from sftboot.envs.tictactoe.report import PUBLISHED
+        from sftboot.envs.tictactoe.report import NOTES, PUBLISHED
 
-        return {"published": PUBLISHED[suite], "best": ceiling(self.suites[suite])}
+        return {"published": PUBLISHED[suite], "best": ceiling(self.suites[suite]), "best_how": "expectimax", "notes": NOTES}
 
     def play_in_terminal(self, policy, seed: int, show_thinking: bool) -> None:
         from sftboot.envs.tictactoe.terminal import play_against_person
 
         play_against_person(policy, seed, self.max_turns, show_thinking)
+
+    def episode_against(self, person, person_first: bool) -> TicTacToeEnv:
+        from sftboot.envs.tictactoe.web import episode_against
+
+        return episode_against(person, person_first, self.max_turns)
+
+    def picture(self, moves: list[int], opponent_started: bool, messages: list[dict], playable: bool) -> str:
+        from sftboot.envs.tictactoe.web import picture
+
+        return picture(moves, opponent_started, playable)
 
     def report_extras(self, played: dict, path) -> list[str]:
         from sftboot.envs.tictactoe.report import lines_section, plot_lines

@@ -6,6 +6,12 @@ from pathlib import Path
 
 import polars as pl
 
+NOTES = (  # what the report's reference columns mean, after its general note
+    "*Moves keeping the value*: the reach-weighted share of legal moves that keep the position's "
+    "minimax outcome. *Best possible*: the policy with the highest expected outcome reward in that suite "
+    "(expectimax). The last column is the published reference row."
+)
+
 # Published reference (LLM RL Environments Lil Course, tic-tac-toe; LFM2-2.6B student, gpt-5-mini
 # teacher; 100 games per cell): win, draw, loss, format, games with an invalid move, in %.
 PUBLISHED = {
