@@ -5,7 +5,7 @@ import torch
 
 from sftboot.core.config import defaults
 from sftboot.core.errors import UserError
-from sftboot.engine.environment import GameSpec, game_specs
+from sftboot.engine.environment import game_specs
 from sftboot.envs import builtin
 from sftboot.training.rl import group_spec, latest_checkpoint, prompt_dataset, train_rl
 from sftboot.training.student import load_student
@@ -57,7 +57,7 @@ def test_a_grpo_step_trains_on_whole_games_and_resumes(tiny_sft_dir, tmp_path):
     assert answers["total"] >= 8 and 0 <= answers["at_cap"] <= answers["total"]  # every game answered at least once
     logged = next(entry for entry in history if "reward" in entry)
     assert logged["frac_reward_zero_std"] < 1.0, "no group had reward variance: nothing to learn from"
-    for key in ("rewards/outcome_reward/mean", "rewards/format_reward/mean", "rewards/invalid_move_penalty/mean", "rewards/reading_reward/mean", "step_time"):
+    for key in ("rewards/outcome_reward/mean", "rewards/format_reward/mean", "rewards/invalid_reward/mean", "rewards/reading_reward/mean", "step_time"):
         assert key in logged
     assert any(not torch.equal(before[name], tensor) for name, tensor in trained.state_dict().items())
     assert latest_checkpoint(tmp_path).name == "checkpoint-1"
@@ -91,9 +91,10 @@ def test_the_reading_reward_is_the_share_of_answers_that_state_the_board_truly()
     from sftboot.engine.rollout import play_games
     from sftboot.envs.tictactoe.teacher import ScriptedTeacher
 
+    reading = ENV.reward_parts()["reading"].score
     games = play_games(ENV, ScriptedTeacher(skill=1.0), game_specs(4, seed=0, p_min=0.5, p_max=0.5), batch_size=4)
     conversations = games["messages"].to_list()
-    assert [ENV.reading_share(messages) for messages in conversations] == [1.0] * len(conversations)  # the teacher states them truly
+    assert [reading({"messages": messages}) for messages in conversations] == [1.0] * len(conversations)  # the teacher states them truly
     messages = [dict(message) for message in conversations[0]]
     answers = [index for index, message in enumerate(messages) if message["role"] == "assistant"]
     first = messages[answers[0]]
@@ -102,6 +103,27 @@ def test_the_reading_reward_is_the_share_of_answers_that_state_the_board_truly()
         if "Threats: none." in first["content"]
         else first["content"].replace("Threats: ", "Threats: 9, ", 1)
     )
-    assert ENV.reading_share(messages) == pytest.approx(1 - 1 / len(answers))  # one misread answer of the game
-    mastermind = builtin("mastermind")
-    assert mastermind.reading_share(mastermind.episode(GameSpec(0, 1, 0.0)).messages + [{"role": "assistant", "content": "<move>123</move>"}]) == 0.0
+    assert reading({"messages": messages}) == pytest.approx(1 - 1 / len(answers))  # one misread answer of the game
+    assert list(builtin("mastermind").reward_parts()) == ["outcome", "format", "invalid"]  # Mastermind states no facts to judge
+
+
+def test_an_environment_adds_a_reward_part_that_rl_weighs(tiny_sft_dir, tmp_path):
+    """A reward part is the environment's: named by it, weighed by `rl.reward_weights.<name>`, logged by TRL; a weight
+    for a part it lacks, or a part without a weight, is refused in one line."""
+    from sftboot.engine.environment import RewardPart
+    from sftboot.envs.tictactoe import TicTacToe
+
+    class Brief(TicTacToe):
+        def reward_parts(self):
+            return super().reward_parts() | {"brevity": RewardPart("1 for games of at most 3 turns", lambda game: float(game["turns"] <= 3))}
+
+    env = Brief(ENV.params)
+    with pytest.raises(UserError, match=r"rl\.reward_weights\.brevity: missing; weigh tictactoe's part 'brevity'"):
+        train_rl(None, None, PARAMS, env, seed=0, work_dir=tmp_path, callbacks=[])
+    with pytest.raises(UserError, match=r"rl\.reward_weights\.speed: tictactoe has no reward part 'speed'"):
+        train_rl(None, None, PARAMS.model_copy(update={"reward_weights": PARAMS.reward_weights | {"speed": 1.0}}), ENV, seed=0, work_dir=tmp_path, callbacks=[])
+    model, tokenizer = load_student(tiny_sft_dir)
+    params = PARAMS.model_copy(update={"reward_weights": PARAMS.reward_weights | {"brevity": 0.5}})
+    _, history, _ = train_rl(model, tokenizer, params, env, seed=0, work_dir=tmp_path, callbacks=[])
+    logged = next(entry for entry in history if "reward" in entry)
+    assert 0.0 <= logged["rewards/brevity_reward/mean"] <= 1.0

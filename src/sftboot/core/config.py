@@ -10,7 +10,7 @@ from __future__ import annotations
 import difflib
 from functools import cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -128,18 +128,6 @@ class SFTParams(Section):
     lora: LoraParams
 
 
-class RewardWeights(Section):
-    """How much each of the environment's scores counts in the RL reward (TRL's `reward_weights`).
-
-    The default profile weighs them as the environment's own total does, the mean reward evaluation reports.
-    """
-
-    outcome: float = Field(ge=0, description="win 1, draw 0.5, loss 0")
-    format: float = Field(ge=0, description="fraction of well-formed answers")
-    invalid: float = Field(ge=0, description="times the -0.1 for a game with any malformed or illegal answer")
-    reading: float = Field(ge=0, description="share of answers whose stated reading of the state is true, where the environment has one")
-
-
 class WeakSpotParams(Section):
     """GRPO groups that start where the SFT student's exact evaluation loses reward (sftboot.training.weakspots)."""
 
@@ -175,7 +163,9 @@ class RLParams(Section):
     epsilon_high: float = Field(gt=0, description="CISPO's importance-weight cap")
     beta: float = Field(ge=0, description="KL weight; 0 needs no reference model")
     save_steps: int = Field(ge=1, description="checkpoint interval; a killed run resumes from the last one")
-    reward_weights: RewardWeights
+    reward_weights: dict[str, Annotated[float, Field(ge=0)]] = Field(
+        description="TRL's reward_weights, one per reward part the environment names (outcome, format, invalid, and its own)"
+    )
     forfeit_invalid: bool = Field(
         description="an invalid answer ends a training game as a loss, so GRPO's blame falls on the turns "
         "that led to it, not on the retry and the rest of the game; evaluation always allows the retry",

@@ -55,6 +55,21 @@ class Rewards:
         return self.outcome + FORMAT_WEIGHT * self.format + self.invalid
 
 
+@dataclass(frozen=True)
+class RewardPart:
+    """One score of a played game that RL can weigh with `rl.reward_weights.<name>`."""
+
+    meaning: str
+    score: Callable[[dict], float]  # a game as `play_games` returns it: one row (messages, moves, reward_outcome, ...)
+
+
+SHARED_REWARD_PARTS = {
+    "outcome": RewardPart("win 1, draw 0.5, loss 0 (the episode's OUTCOME_REWARD)", lambda game: game["reward_outcome"]),
+    "format": RewardPart("fraction of well-formed answers", lambda game: game["reward_format"]),
+    "invalid": RewardPart("-0.1 for a game with any malformed or illegal answer", lambda game: game["reward_invalid"]),
+}
+
+
 @dataclass(kw_only=True)
 class Episode(ABC):
     """One game: `messages` holds the conversation so far, `step` takes the model's answer.
@@ -185,15 +200,9 @@ class Environment(ABC):
     def title(self, suite: str) -> str:
         return self.suite_titles.get(suite, suite)
 
-    def reads_right(self, observation: str, answer: str) -> bool:
-        """Whether `answer` opens with a true account of the state shown in `observation` (RL's `reading` reward); False
-        where the environment asks for none."""
-        return False
-
-    def reading_share(self, messages: list[dict]) -> float:
-        """The share of a game's answers whose reading of the state they answered is true."""
-        answered = [(before["content"], after["content"]) for before, after in zip(messages, messages[1:]) if after["role"] == "assistant"]
-        return sum(self.reads_right(*pair) for pair in answered) / len(answered) if answered else 0.0
+    def reward_parts(self) -> dict[str, RewardPart]:
+        """The scores RL can weigh (`rl.reward_weights.<name>`), in the order TRL sums them: the shared three, then the environment's own."""
+        return dict(SHARED_REWARD_PARTS)
 
     def scripted_teacher(self, skill: float, lookahead: float) -> Policy:
         raise UserError(f"env.name={self.name} has no scripted teacher; set teacher.policy: openai (an LLM teacher)")

@@ -17,6 +17,7 @@ from __future__ import annotations
 import random
 import warnings
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -106,15 +107,14 @@ def make_rollout_func(params: RLParams, environment: Environment, seed: int, tok
         model.train(was_training)
         answers.update(games=games.height, total=int(games["turns"].sum()), at_cap=int(games["answers_at_cap"].sum()))
         visits.update(count_visits(games, started_at, size, spots.spots))
+        played = list(games.iter_rows(named=True))
+        rewards = {f"reward_{name}": [part.score(game) for game in played] for name, part in environment.reward_parts().items()}
         return {
             "prompt_ids": games["prompt_ids"].to_list(),
             "completion_ids": games["completion_ids"].to_list(),
             "logprobs": games["sampling_logprobs"].to_list(),
             "env_mask": games["env_mask"].to_list(),
-            "reward_outcome": games["reward_outcome"].to_list(),
-            "reward_format": games["reward_format"].to_list(),
-            "reward_invalid": games["reward_invalid"].to_list(),
-            "reward_reading": [environment.reading_share(messages) for messages in games["messages"].to_list()],
+            **rewards,
         }
 
     return rollout_func
@@ -140,28 +140,28 @@ def count_visits(games, started_at: list[WeakSpot | None], size: int, spots: lis
     return counted
 
 
-def outcome_reward(completions, reward_outcome, **kwargs) -> list[float]:
-    """1 for a win, 0.5 for a draw, 0 for a loss or a game cut by the turn cap."""
-    return list(reward_outcome)
+def reward_funcs(weights: dict[str, float], environment: Environment) -> dict[str, tuple[Callable, float]]:
+    """TRL's reward functions, one per reward part of the environment, each with its `rl.reward_weights` weight; a weight
+    the environment has no part for must be 0, and each part needs one (0 leaves it out of the reward)."""
+    parts = environment.reward_parts()
+    stray = [name for name, weight in weights.items() if name not in parts and weight]
+    if stray:
+        raise UserError(
+            f"params.yaml: rl.reward_weights.{stray[0]}: {environment.name} has no reward part {stray[0]!r}; weigh its parts: {', '.join(parts)} (or set it to 0)"
+        )
+    if missing := [name for name in parts if name not in weights]:
+        raise UserError(
+            f"params.yaml: rl.reward_weights.{missing[0]}: missing; weigh {environment.name}'s part {missing[0]!r} ({parts[missing[0]].meaning}), 0 to leave it out"
+        )
 
+    def passed_on(name: str) -> Callable:
+        def reward(completions, **columns) -> list[float]:
+            return list(columns[f"reward_{name}"])
 
-def format_reward(completions, reward_format, **kwargs) -> list[float]:
-    """Fraction of the game's answers that are <think>…</think> then <move>…</move>."""
-    return list(reward_format)
+        reward.__name__ = f"{name}_reward"  # TRL logs it as rewards/<name>_reward/mean
+        return reward
 
-
-def invalid_move_penalty(completions, reward_invalid, **kwargs) -> list[float]:
-    """-0.1 once if any answer was malformed or illegal."""
-    return list(reward_invalid)
-
-
-def reading_reward(completions, reward_reading, **kwargs) -> list[float]:
-    """Share of the game's answers that state the board's facts truly (the environment's `reads_right`)."""
-    return list(reward_reading)
-
-
-# Keyed like `rl.reward_weights`, so each weight reaches its own function, whatever the order.
-REWARD_FUNCS = {"outcome": outcome_reward, "format": format_reward, "invalid": invalid_move_penalty, "reading": reading_reward}
+    return {name: (passed_on(name), weights[name]) for name in parts}
 
 
 class ZeroVarianceWarning(TrainerCallback):
@@ -198,6 +198,7 @@ def train_rl(
             f"params.yaml: rl.opponents: suites plays each of the environment's {suites} evaluation suites in a GRPO group of "
             f"every step, but a step has {groups}; raise rl.games_per_step to {suites * params.num_generations} or use opponents: range"
         )
+    rewards = reward_funcs(params.reward_weights, environment)
     config = GRPOConfig(
         output_dir=str(work_dir),
         max_steps=params.steps,
@@ -211,7 +212,7 @@ def train_rl(
         loss_type=params.loss_type,
         epsilon_high=params.epsilon_high,  # unset, CISPO would cap every importance weight at 0.2
         beta=params.beta,
-        reward_weights=[getattr(params.reward_weights, name) for name in REWARD_FUNCS],
+        reward_weights=[weight for _, weight in rewards.values()],
         save_strategy="steps",
         save_steps=params.save_steps,
         save_total_limit=1,
@@ -220,7 +221,7 @@ def train_rl(
     )
     trainer = GRPOTrainer(
         model=model,
-        reward_funcs=list(REWARD_FUNCS.values()),
+        reward_funcs=[reward for reward, _ in rewards.values()],
         args=config,
         train_dataset=prompt_dataset(params, environment, seed),
         processing_class=tokenizer,

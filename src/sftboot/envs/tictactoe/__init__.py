@@ -10,9 +10,9 @@ from __future__ import annotations
 from pydantic import Field
 
 from sftboot.core.config import Section
-from sftboot.engine.environment import Environment, GameSpec
+from sftboot.engine.environment import Environment, GameSpec, RewardPart
 from sftboot.envs.tictactoe.game import TicTacToeEnv
-from sftboot.envs.tictactoe.teacher import states_the_facts
+from sftboot.envs.tictactoe.teacher import reading_share
 
 
 class TicTacToeParams(Section):
@@ -30,8 +30,9 @@ class TicTacToe(Environment):
     def episode(self, spec: GameSpec, forfeit_invalid: bool = False) -> TicTacToeEnv:
         return TicTacToeEnv(spec, max_turns=self.max_turns, forfeit_invalid=forfeit_invalid)
 
-    def reads_right(self, observation: str, answer: str) -> bool:
-        return states_the_facts(observation, answer)
+    def reward_parts(self) -> dict[str, RewardPart]:
+        reading = RewardPart("share of answers whose `Wins:` / `Threats:` are true of the board they answered", lambda game: reading_share(game["messages"]))
+        return super().reward_parts() | {"reading": reading}
 
     def scripted_teacher(self, skill: float, lookahead: float):
         from sftboot.envs.tictactoe.teacher import ScriptedTeacher

@@ -107,3 +107,9 @@ class ScriptedTeacher:
             cell = self.choose(board, len(messages), game_seed)
             replies.append(Reply(text=format_answer(explain(board, cell), cell)))
         return replies
+
+
+def reading_share(messages: list[dict]) -> float:
+    """The share of a game's answers whose `Wins:` / `Threats:` are true of the board in the message before them."""
+    answered = [(before["content"], after["content"]) for before, after in zip(messages, messages[1:]) if after["role"] == "assistant"]
+    return sum(states_the_facts(*pair) for pair in answered) / len(answered) if answered else 0.0
