@@ -19,7 +19,7 @@ from sftboot.engine.environment import game_specs
 from sftboot.engine.metrics import api_counts, summarize
 from sftboot.engine.rollout import play_games
 from sftboot.envs import make_environment
-from sftboot.policies import make_teacher
+from sftboot.policies import teacher_backend
 
 GAMES_OUT = Path("data/rollouts/teacher.parquet")
 METRICS_OUT = Path("metrics/teacher.json")
@@ -31,7 +31,8 @@ def main() -> None:
     params = load_params()
     config = params.teacher
     environment = make_environment(params.env)
-    teacher = make_teacher(config, environment)
+    backend, settings = teacher_backend(config)
+    teacher = backend.build(settings, environment)
     specs = game_specs(config.games, params.seed, config.difficulty_min, config.difficulty_max, config.num_groups)
     started = time.perf_counter()
     clock = Counter()  # this run's answers only: a resumed run's journaled games were timed before
@@ -39,7 +40,7 @@ def main() -> None:
     def save(games):
         elapsed = time.perf_counter() - started
         write_parquet(GAMES_OUT, games)
-        api = {"api": api_counts(games)} if config.policy == "openai" else {}
+        api = {"api": api_counts(games)} if backend.api else {}
         write_json(METRICS_OUT, summarize(games) | api | {"policy": teacher.policy_id})
         latency = {"seconds_per_answer": round(clock["answer_seconds"] / clock["answers"], 4)} if clock["answers"] else {}
         write_timing("teacher", started, games_per_s=round(games.height / elapsed, 2), **latency)

@@ -12,11 +12,11 @@ from sftboot.core.config import load_params
 @pytest.mark.parametrize(
     "change, expected",
     [
-        ({"teacher": {"gamez": 5}}, "params.yaml: unknown key 'teacher.gamez'"),
+        ({"teacher": {"gamez": 5}}, "params.yaml: unknown key 'teacher.gamez'; remove it or check its spelling"),
         ({"teacher": {"games": "many"}}, "params.yaml: teacher.games: Input should be a valid integer"),
         ({"teacher": {"games": 0}}, "params.yaml: teacher.games: Input should be greater than or equal to 1 (got 0)"),
         ({"teacher": {"scripted": {"skill": 1.5}}}, "params.yaml: teacher.scripted.skill: Input should be less than or equal to 1"),
-        ({"teacher": {"policy": "gpt"}}, "params.yaml: teacher.policy: Input should be 'scripted' or 'openai'"),
+        ({"teacher": {"policy": "gpt"}}, "params.yaml: teacher.policy: no teacher 'gpt'; choose one of scripted, openai"),
         ({"teacher": {"difficulty_min": 0.9, "difficulty_max": 0.1}}, "difficulty_min must be <= difficulty_max"),
         (
             {"rl": {"opponents": "range", "games_per_step": 32, "num_generations": 8, "num_groups": 8}},

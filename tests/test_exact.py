@@ -174,3 +174,17 @@ def test_a_greedy_students_exact_rates_agree_with_its_sampled_games(tiny_sft_dir
     # the student's own answers, in the lines it played
     answers = exact.games.explode("messages").unnest("messages").filter(pl.col("role") == "assistant")["content"]
     assert set(answers) == set(exact.moves["answer"])
+
+
+def test_a_new_metric_is_one_registry_entry_reported_exactly_and_sampled(monkeypatch):
+    """`sftboot.engine.metrics.METRICS` feeds the teacher stage and both kinds of evaluation: a figure added there
+    from outside the package comes back from each, exact to four decimals, sampled with its interval."""
+    from sftboot.engine.metrics import METRICS, Metric
+
+    monkeypatch.setitem(METRICS, "quick_games", Metric(lambda games: games["turns"] <= 3, "games"))
+    exact = evaluate(builtin("tictactoe", max_turns=8), HABIT, ["random"], games=1, seed=0, batch_size=64)
+    sampled = evaluate(builtin("tictactoe", max_turns=8), HABIT, ["random"], games=400, seed=7, batch_size=400, exact=False).metrics["random"]
+    lines = exact.games
+    assert exact.metrics["random"]["quick_games"]["pct"] == pytest.approx(100 * lines.filter(pl.col("turns") <= 3)["probability"].sum(), abs=1e-4)
+    assert sampled["quick_games"]["ci95_low"] <= sampled["quick_games"]["pct"] <= sampled["quick_games"]["ci95_high"]
+    assert sampled["quick_games"]["pct"] == pytest.approx(exact.metrics["random"]["quick_games"]["pct"], abs=10)

@@ -23,9 +23,7 @@ from pydantic import ValidationError
 from sftboot.core.errors import UserError, exits_cleanly
 from sftboot.core.io import write_json
 from sftboot.evaluation.run import describe, evaluate, load_student_policy
-
-OPENAI_PREFIX = "openai:"
-
+from sftboot.policies import TEACHERS
 
 # Each flag left unset takes its value from the project's params.yaml (or, outside a project, from
 # the default profile), so `sftboot eval` plays by the pipeline's rules unless told otherwise.
@@ -86,24 +84,14 @@ def _environment(args: argparse.Namespace):
 
 
 def _policy(args: argparse.Namespace, given: set[str], environment):
-    model = args.model
-    if model == "scripted":
-        scripted = _section("teacher.scripted", {"skill": args.skill, "lookahead": args.lookahead})
-        return environment.scripted_teacher(scripted.skill, scripted.lookahead)
-    if model.startswith(OPENAI_PREFIX):
-        from sftboot.policies.openai_chat import OpenAIChatPolicy
-
-        if "max_tokens" in given and args.command != "serve":  # serve applies it to the local models beside this one
+    """A model spec as a policy: a teacher of the registry (`scripted`, `openai:NAME`) or a checkpoint folder."""
+    name, _, argument = args.model.partition(":")
+    if name in TEACHERS:
+        teacher = TEACHERS[name]
+        if teacher.api and "max_tokens" in given and args.command != "serve":  # serve applies it to the local models beside this one
             raise UserError("--max-tokens: a local model's budget per turn; an API model's budget, thinking included, is --api-max-tokens")
-        settings = {
-            "model": model[len(OPENAI_PREFIX) :],
-            "base_url": args.base_url,
-            "api_key_env": args.api_key_env,
-            "concurrency": args.concurrency,
-            "max_retries": args.max_retries,
-            "max_tokens": args.api_max_tokens,
-        }
-        return OpenAIChatPolicy(_section("teacher.openai", settings))
+        return teacher.build(_section(f"teacher.{name}", teacher.flags(args, argument)), environment)
+    model = args.model
     from sftboot.core.budget import check_budget
     from sftboot.core.device import placement
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import polars as pl
 
+from sftboot.engine.metrics import METRICS, figures
 from sftboot.engine.rollout import GAME_SCHEMA, play_games
 
 LINE_SCHEMA = {"opponent": pl.String, "probability": pl.Float64} | GAME_SCHEMA
@@ -30,35 +31,20 @@ MOVE_SCHEMA = {
 def summarize_lines(lines: pl.DataFrame, moves: pl.DataFrame) -> dict:
     """Exact rates: each line's outcome weighted by its probability; no interval, the count of lines instead."""
     weight = lines["probability"]
-
-    def expected(column: pl.Series) -> float:
-        return float((weight * column).sum())
-
-    def rate(mask: pl.Series) -> dict:
-        return {"pct": round(100 * expected(mask.cast(pl.Float64)), 4)}
-
     legal = moves.filter(pl.col("cell").is_not_null())
     legal_reach = float(legal["reach"].sum())
-    turns = expected(lines["turns"])
     judged = {  # only environments that judge each move fill the moves frame
         "move_quality": {"pct": round(100 * float((legal["reach"] * legal["keeps_value"]).sum()) / legal_reach, 4) if legal_reach else 0.0},
         "reward_lost_to_moves": round(float((legal["reach"] * legal["regret"]).sum()), 6),
     }
-    return {
-        "kind": "exact",
-        "lines": lines.height,
-        "probability_total": round(float(weight.sum()), 9),
-        "win": rate(lines["outcome"] == "win"),
-        "draw": rate(lines["outcome"] == "draw"),
-        "loss": rate(lines["outcome"] == "loss"),
-        "format": {"pct": round(100 * expected(lines["well_formed_turns"]) / turns, 4)},
-        "answers_at_cap": {"pct": round(100 * expected(lines["answers_at_cap"]) / turns, 4)},
-        "invalid_games": rate(lines["invalid_moves"] > 0),
-        **(judged if moves.height else {}),
-        "mean_reward": round(expected(lines["reward_total"]), 4),
-        "mean_turns": round(turns, 4),
-        "completion_tokens_per_game": round(expected(lines["completion_tokens"]), 2),
-    }
+    rates = figures(lines, weight)
+    means = [name for name in rates if METRICS[name].kind == "mean"]
+    return (
+        {"kind": "exact", "lines": lines.height, "probability_total": round(float(weight.sum()), 9)}
+        | {name: value for name, value in rates.items() if name not in means}
+        | (judged if moves.height else {})
+        | {name: rates[name] for name in means}
+    )
 
 
 def play_each_spec(environment, policy, suite: str, specs: list, batch_size: int) -> tuple[pl.DataFrame, pl.DataFrame]:

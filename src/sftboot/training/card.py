@@ -16,6 +16,7 @@ from huggingface_hub import EvalResult, ModelCard, ModelCardData, hf_hub_downloa
 from huggingface_hub.errors import EntryNotFoundError
 
 from sftboot.core.config import BUILTIN_PREFIX, Params
+from sftboot.policies import teacher_backend
 
 LICENSE_FIELDS = ("license", "license_name", "license_link")
 BUILTIN_LICENSE = "mit"  # the builtin student is built from sftboot's own code and config, under its licence
@@ -31,7 +32,7 @@ def _facts(params: Params, stage: str, trained: dict) -> dict:
     facts = {"student.model": params.student.model, "student.pretrain.steps": params.student.pretrain.steps}
     if stage != "base":
         facts |= {
-            "teacher.policy": params.teacher.policy if params.teacher.policy == "scripted" else f"openai: {params.teacher.openai.model}",
+            "teacher.policy": (backend := teacher_backend(params.teacher))[0].label(backend[1]),
             "teacher.games": params.teacher.games,
             "filter.keep": ", ".join(params.filter.keep),
             "sft.max_steps": params.sft.max_steps,
