@@ -35,8 +35,8 @@ class EnvParams(BaseModel):
 
 
 class ScriptedTeacherParams(Section):
-    skill: float = Field(ge=0.0, le=1.0, description="probability of a considered move; otherwise a random free cell")
-    lookahead: float = Field(ge=0.0, le=1.0, description="probability of searching ahead; otherwise its habit alone, blind to forks")
+    skill: float = Field(ge=0.0, le=1.0, description="probability of a considered move; otherwise a random legal one")
+    lookahead: float = Field(ge=0.0, le=1.0, description="probability of searching ahead; otherwise its habit alone, blind to what only a search sees")
 
 
 class OpenAITeacherParams(Section):

@@ -171,6 +171,8 @@ class Environment(ABC):
     suite_titles: ClassVar[dict[str, str]] = {}
     headline: ClassVar[tuple[tuple[str, str], ...]] = ()  # (suite, outcome) pairs for metrics/summary.json
     person_side: ClassVar[str] = ""  # the environment's side a person can take in `sftboot serve` ("" for none)
+    token_units: ClassVar[str] = r"[0-9]"  # the builtin student's tokenizer keeps these whole, never merged with their neighbours
+    refused_answer: ClassVar[str] = "<move>9</move>"  # an answer the task refuses, among the tokenizer's texts
 
     def __init__(self, params: BaseModel) -> None:
         self.params = params

@@ -50,7 +50,7 @@ def task_corpus(environment: Environment, samples: int, seed: int) -> list[str]:
     for spec in game_specs(samples, seed, 0.0, 1.0, 4):
         env = environment.episode(spec)
         while not env.done:
-            answer = teacher.respond([env.messages], [spec.seed])[0].text if rng.random() < 0.8 else "<move>9</move>"
+            answer = teacher.respond([env.messages], [spec.seed])[0].text if rng.random() < 0.8 else environment.refused_answer
             env.step(answer)
         texts.extend(message["content"] for message in env.messages)
     return texts
@@ -75,10 +75,10 @@ def build_tokenizer(environment: Environment, vocab_size: int, seed: int, tokens
     from transformers import PreTrainedTokenizerFast
 
     tokenizer = Tokenizer(models.BPE())
-    # Cells and tags stand alone; the text between them may merge across spaces into phrase tokens.
+    # The tags and the environment's units (a board's cells, say) stand alone; the text between them may merge across spaces into phrase tokens.
     tokenizer.pre_tokenizer = pre_tokenizers.Sequence(
         [
-            pre_tokenizers.Split(Regex(r"</?think>|</?move>|\b[XO]?[0-9]\b|[0-9]|\b[XO]\b"), behavior="isolated"),
+            pre_tokenizers.Split(Regex(rf"</?think>|</?move>|{environment.token_units}"), behavior="isolated"),
             pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
         ]
     )

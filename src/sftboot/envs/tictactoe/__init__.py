@@ -26,6 +26,7 @@ class TicTacToe(Environment):
     suite_titles = {"random": "a random opponent (p = 1)", "optimal": "the optimal opponent (p = 0)"}
     headline = (("optimal", "draw"), ("random", "win"), ("random", "loss"))
     person_side = "O"
+    token_units = r"\b[XO]?[0-9]\b|[0-9]|\b[XO]\b"  # a cell, a mark, or a cell marked in the board's drawing
 
     def episode(self, spec: GameSpec, forfeit_invalid: bool = False) -> TicTacToeEnv:
         return TicTacToeEnv(spec, max_turns=self.max_turns, forfeit_invalid=forfeit_invalid)
