@@ -47,6 +47,14 @@ def _closure(script: Path) -> set[Path]:
     return {path for path in seen if SOURCE in path.parents}
 
 
+def test_every_stage_that_plays_the_environment_depends_on_its_own_code():
+    """A user's environment file, named in env.source, reruns every stage that builds the environment when it changes."""
+    for name, stage in yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"].items():
+        body = stage.get("do", stage)
+        if REGISTRY in _closure(ROOT / body["cmd"].split()[1]):
+            assert "${env.source}" in body["deps"], f"add ${{env.source}} to the deps of stage {name}"
+
+
 def test_every_module_a_stage_imports_is_one_of_its_deps():
     missing = {}
     for name, stage in yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"].items():

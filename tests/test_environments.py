@@ -20,6 +20,7 @@ from sftboot.envs.mastermind import all_codes, codes_of_kind, pegs_for
 from sftboot.evaluation.run import evaluate
 
 NIM = {"class": "docs/examples/nim.py:Nim", "max_turns": 8, "stones": 15}
+NIM_SOURCE = "docs/examples/nim.py"  # env.source: the stages depend on the file
 
 
 def _env_params(**changes) -> EnvParams:
@@ -83,16 +84,21 @@ def test_textarena_games_replay_bit_for_bit_however_they_are_batched():
 def test_students_are_evaluated_exactly_where_the_environment_enumerates_its_lines():
     assert builtin("tictactoe").evaluates_exactly and builtin("mastermind").evaluates_exactly
     assert not make_environment(_env_params(name="textarena")).evaluates_exactly
-    assert not make_environment(_env_params(name="nim", nim=NIM)).evaluates_exactly
+    assert not make_environment(_env_params(name="nim", source=NIM_SOURCE, nim=NIM)).evaluates_exactly
 
 
 def test_a_bad_env_section_is_refused_in_one_line():
     with pytest.raises(UserError, match=r"env\.wordle: missing"):
         make_environment(_env_params(name="wordle"))
     with pytest.raises(UserError, match=r"env\.nim\.class: missing"):
-        make_environment(_env_params(name="nim", nim={"max_turns": 8, "stones": 15}))
+        make_environment(_env_params(name="nim", source=NIM_SOURCE, nim={"max_turns": 8, "stones": 15}))
     with pytest.raises(UserError, match=r"env\.nim\.stones: Input should be greater than or equal to 1"):
-        make_environment(_env_params(name="nim", nim=NIM | {"stones": 0}))
+        make_environment(_env_params(name="nim", source=NIM_SOURCE, nim=NIM | {"stones": 0}))
+    with pytest.raises(
+        UserError,
+        match=r"^params.yaml: env.source: src/sftboot/envs does not hold env.nim.class's file docs/examples/nim.py; set env.source: docs/examples/nim.py",
+    ):
+        make_environment(_env_params(name="nim", nim=NIM))
     with pytest.raises(UserError, match=r"env\.textarena\.game: .*single-player game id"):
         builtin("textarena", game="NoSuchGame-v0")
     with pytest.raises(UserError, match=r"env\.mastermind\.colours \(2\) must be at least env\.mastermind\.pegs \(3\)"):
@@ -100,7 +106,7 @@ def test_a_bad_env_section_is_refused_in_one_line():
 
 
 def test_the_guides_worked_example_plays_through_the_interface():
-    env = make_environment(_env_params(name="nim", nim=NIM))
+    env = make_environment(_env_params(name="nim", source=NIM_SOURCE, nim=NIM))
     perfect = evaluate(env, env.scripted_teacher(1.0, 1.0), list(env.suites), 200, 0, 200).metrics
     assert perfect["optimal"]["win"]["pct"] == 100 and perfect["random"]["win"]["pct"] == 100
     sloppy = evaluate(env, env.scripted_teacher(0.5, 0.5), list(env.suites), 200, 0, 200).metrics
@@ -161,7 +167,7 @@ def test_a_textarena_game_runs_the_micro_pipeline_to_rl_with_an_api_teacher(env_
 def test_a_users_environment_file_runs_the_teacher_and_validate_stages(project):
     (project / "docs/examples").mkdir(parents=True)
     shutil.copy(ROOT / "docs/examples/nim.py", project / "docs/examples/nim.py")
-    set_params(project, env={"name": "nim", "nim": NIM}, teacher={"games": 60}, validate={"min_examples": 5})
+    set_params(project, env={"name": "nim", "source": NIM_SOURCE, "nim": NIM}, teacher={"games": 60}, validate={"min_examples": 5})
     for stage in ("teacher", "filter", "validate"):
         result = run_stage(project, stage)
         assert result.returncode == 0, result.stderr

@@ -254,7 +254,9 @@ def nim_server(tmp_path_factory):
     project = tmp_path_factory.mktemp("nim")
     (project / "docs" / "examples").mkdir(parents=True)
     shutil.copy(ROOT / "docs" / "examples" / "nim.py", project / "docs" / "examples" / "nim.py")
-    params = profile_defaults() | {"env": {"name": "nim", "nim": {"class": "docs/examples/nim.py:Nim", "max_turns": 8, "stones": 15}}}
+    params = profile_defaults() | {
+        "env": {"name": "nim", "source": "docs/examples/nim.py", "nim": {"class": "docs/examples/nim.py:Nim", "max_turns": 8, "stones": 15}}
+    }
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     yield from _serve(["scripted"], project, project / "eval")
 

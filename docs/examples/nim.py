@@ -6,6 +6,7 @@ a multiple of 4) when there is one. Use it with:
 
     env:
       name: nim
+      source: docs/examples/nim.py
       nim: {class: docs/examples/nim.py:Nim, max_turns: 8, stones: 15}
 """
 

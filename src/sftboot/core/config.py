@@ -32,6 +32,7 @@ class EnvParams(BaseModel):
 
     model_config = ConfigDict(extra="allow", frozen=True)
     name: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", description="the section of the environment to play: a builtin (sftboot.envs) or your own")
+    source: str = Field(min_length=1, description="the environment's code, a dep in dvc.yaml of every stage that plays it: your environment's file or folder")
 
 
 class ScriptedTeacherParams(Section):

@@ -6,12 +6,15 @@ section holds its settings and `class`, the class as `module:Class` or `path/to/
 
     env:
       name: wordle
+      source: envs/wordle.py       # a dep of every stage that plays it
       wordle: {class: envs/wordle.py:Wordle, max_turns: 6}
 
 An environment's author imports what it builds on from here: `from sftboot.envs import Environment, Episode, GameSpec, Reply, format_answer`.
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 from sftboot.core.answer import format_answer
 from sftboot.core.config import default_values, project_params, validated
@@ -55,8 +58,17 @@ def make_environment(env_params) -> Environment:
         raise UserError(f"params.yaml: env.{name}: must be a section of settings (got {section!r})")
     if name not in BUILTIN and "class" not in section:
         raise UserError(f"params.yaml: env.{name}.class: missing; name your environment's class (module:Class or path/to/file.py:Class)")
-    cls = environment_class(section.get("class", name))
+    target = section.get("class", name)
+    _check_source(target, env_params.source, f"env.{name}.class")
+    cls = environment_class(target)
     return cls(validated(cls.section, {key: value for key, value in section.items() if key != "class"}, f"env.{name}"))
+
+
+def _check_source(target: str, source: str, key: str) -> None:
+    """A class from a file must lie in `env.source`, or DVC would not rerun the stages when the file changes."""
+    module = target.rpartition(":")[0]
+    if module.endswith(".py") and Path(source) not in (Path(module), *Path(module).parents):
+        raise UserError(f"params.yaml: env.source: {source} does not hold {key}'s file {module}; set env.source: {module}, so editing it reruns the stages")
 
 
 def project_environment(name: str | None = None) -> Environment:
