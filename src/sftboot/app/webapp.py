@@ -33,6 +33,7 @@ PAGE = Path(__file__).with_name("web") / "index.html"
 MAX_GAMES = 1000  # games kept in memory; the oldest go first
 MOST_TRAINED_FIRST = ("rl", "sft", "rl_without_sft", "base")  # browsing opens on the pipeline's last model, not its untrained one
 PERSON_THINKS = "a person's move"
+Mode = Literal["versus", "watch", "self"]  # the person plays the environment's side against the model, watches it, or plays the task
 
 
 class _AwaitPerson(Exception):
@@ -46,7 +47,7 @@ class _Unloadable(Exception):
 @dataclass
 class Game:
     model: str
-    mode: Literal["versus", "watch", "self"]  # the person plays the environment's side, watches, or plays the task
+    mode: Mode
     suite: str
     seed: int
     person_first: bool = False
@@ -85,7 +86,7 @@ class Game:
 
 class NewGame(BaseModel):
     model: str = Field(min_length=1)
-    mode: Literal["versus", "watch", "self"] = "watch"
+    mode: Mode = "watch"
     suite: str | None = None  # watch and self: one of the environment's suites; None: its first
     person_first: bool = False  # versus: the person's side opens
 
