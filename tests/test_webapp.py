@@ -212,14 +212,22 @@ def test_browse_shows_the_most_probable_losing_line_first_beside_another_model(s
     browser.save_screenshot(str(tmp_path / "browse.png"))
 
 
+def _project(folder, env: dict):
+    """A project folder whose params.yaml is the default profile's with `env` over its environment settings."""
+    defaults = profile_defaults()
+    (folder / "params.yaml").write_text(yaml.safe_dump(defaults | {"env": defaults["env"] | env}, sort_keys=False))
+    return folder
+
+
 @pytest.fixture(scope="module")
 def mastermind_server(tmp_path_factory):
-    yield from _serve(["scripted"], tmp_path_factory.mktemp("cwd"), tmp_path_factory.mktemp("eval"), "--env", "mastermind")
+    project = _project(tmp_path_factory.mktemp("mastermind"), {"name": "mastermind"})
+    yield from _serve(["scripted"], project, project / "eval")
 
 
 @needs_browser
 def test_mastermind_is_watched_and_played_with_its_pegs_drawn(mastermind_server, browser, tmp_path):
-    """An environment without a side for a person: the model plays a suite while the page shows its pegs, then the person plays."""
+    """`env.name: mastermind` in params: no side for a person, so the model plays a suite while the page shows its pegs, then the person plays."""
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import Select
 
@@ -251,13 +259,10 @@ def test_mastermind_is_watched_and_played_with_its_pegs_drawn(mastermind_server,
 @pytest.fixture(scope="module")
 def nim_server(tmp_path_factory):
     """A project whose params pick Nim, the one-file environment of docs/examples."""
-    project = tmp_path_factory.mktemp("nim")
+    nim = {"class": "docs/examples/nim.py:Nim", "max_turns": 8, "stones": 15}
+    project = _project(tmp_path_factory.mktemp("nim"), {"name": "nim", "source": "docs/examples/nim.py", "nim": nim})
     (project / "docs" / "examples").mkdir(parents=True)
     shutil.copy(ROOT / "docs" / "examples" / "nim.py", project / "docs" / "examples" / "nim.py")
-    params = profile_defaults() | {
-        "env": {"name": "nim", "source": "docs/examples/nim.py", "nim": {"class": "docs/examples/nim.py:Nim", "max_turns": 8, "stones": 15}}
-    }
-    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     yield from _serve(["scripted"], project, project / "eval")
 
 
