@@ -58,9 +58,8 @@ class OpenAITeacherParams(Section):
 
 class TeacherParams(Section):
     """A teacher backend's settings are its own section, `teacher.<name>`: the builtins' below, another backend's kept
-    for it (sftboot.policies.TEACHERS checks it); any other key is refused."""
+    in `backends` (sftboot.policies.TEACHERS checks it); any other key is refused."""
 
-    model_config = ConfigDict(extra="allow", frozen=True)
     policy: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", description="a teacher of sftboot.policies.TEACHERS: scripted | openai")
     games: int = Field(ge=1)
     difficulty_min: float = Field(ge=0.0, le=1.0, description="the games' difficulty p is drawn from [min, max]; the environment says what p means")
@@ -68,18 +67,16 @@ class TeacherParams(Section):
     num_groups: int = Field(ge=1)
     scripted: ScriptedTeacherParams
     openai: OpenAITeacherParams
+    backends: dict[str, dict] = Field(description="other backends' sections by name, gathered from teacher.<name>; not written in params")
 
     @model_validator(mode="before")
     @classmethod
-    def _only_sections_extra(cls, values):
-        """An unknown key that is no section is a misspelling, named as one (a backend's section is a mapping)."""
-        if isinstance(values, dict):
-            stray = [key for key, value in values.items() if key not in cls.model_fields and not isinstance(value, dict)]
-            if stray:
-                close = difflib.get_close_matches(stray[0], [key for key in cls.model_fields if key not in values], n=1)
-                hint = f"did you mean 'teacher.{close[0]}'?" if close else "remove it or check its spelling"
-                raise ValueError(f"unknown key 'teacher.{stray[0]}'; {hint}")
-        return values
+    def _gather_backends(cls, values):
+        """A mapping under a key of no builtin is another backend's section, kept for it; an unknown scalar stays an unknown key."""
+        if not isinstance(values, dict):
+            return values
+        others = {key: value for key, value in values.items() if key not in cls.model_fields and isinstance(value, dict)}
+        return {key: value for key, value in values.items() if key not in others} | {"backends": others}
 
     @model_validator(mode="after")
     def _p_range(self) -> TeacherParams:
@@ -272,9 +269,8 @@ def _describe(errors: list[dict]) -> str:
     shown = "" if isinstance(got, dict) else f" (got {got!r})"
     if error["type"] == "missing":
         return f"params.yaml: {key}: missing; add it (conf/profile/default.yaml holds its default; `dvc exp run` recomposes params.yaml)"
-    said = error["msg"].removeprefix("Value error, ")
-    if not error["loc"] or said.startswith("unknown key"):  # a rule across sections, or a key that is no section, names its keys itself
-        return f"params.yaml: {said}"
+    if not error["loc"]:  # a rule across sections names its keys itself
+        return f"params.yaml: {error['msg'].removeprefix('Value error, ')}"
     return f"params.yaml: {key}: {error['msg']}{shown}"
 
 

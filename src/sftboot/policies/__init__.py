@@ -72,7 +72,8 @@ def teacher_backend(params: TeacherParams) -> tuple[Teacher, Any]:
     if name not in TEACHERS:
         raise UserError(f"params.yaml: teacher.policy: no teacher {name!r}; choose one of {', '.join(TEACHERS)}")
     backend = TEACHERS[name]
-    settings = getattr(params, name, None) if name in type(params).model_fields else (params.model_extra or {}).get(name)
+    builtin = getattr(params, name, None)  # the builtins' sections are fields of the params; another's is in `backends`
+    settings = builtin if isinstance(builtin, BaseModel) else params.backends.get(name)
     if settings is None:
         raise UserError(f"params.yaml: teacher.{name}: missing; add the settings of the {name} teacher")
     return backend, settings if isinstance(settings, backend.section) else validated(backend.section, settings, f"teacher.{name}")
