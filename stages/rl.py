@@ -39,11 +39,13 @@ from sftboot.core.workspace import WORK_DIR, replace_dir
 from sftboot.envs import make_environment
 from sftboot.training.card import inherited, write_card
 from sftboot.training.rl import latest_checkpoint, train_rl
+from sftboot.training.sft import read_records
 from sftboot.training.student import load_student
 from sftboot.training.trainlog import log_summary
 from sftboot.training.weakspots import weak_spots
 
 TRAINED = {"sft": "rl", "base": "rl_without_sft"}  # the model RL starts from -> what the run is called
+TEACHER_GAMES = Path("data/sft/train.jsonl")  # rl.imitation's games: the SFT student's own data
 
 
 def run_fingerprint(params, model_in: Path) -> str:
@@ -96,7 +98,9 @@ def main() -> None:
         # the base student has no legal move to improve on: each of its spots is a malformed answer, and
         # starting there would only lengthen the prompts of a run that has no signal anyway
         spots = weak_spots(environment, *exact_results(start), params.rl.weak_spots.limit, params.seed) if start == "sft" else []
-        trained, history, answers = train_rl(model, tokenizer, params.rl, environment, params.seed, work_dir, callbacks, place, spots)
+        # the run without SFT never sees the teacher's games: imitating them would be SFT by another name
+        teacher_games = read_records(TEACHER_GAMES) if start == "sft" and params.rl.imitation.weight else []
+        trained, history, answers = train_rl(model, tokenizer, params.rl, environment, params.seed, work_dir, callbacks, place, spots, teacher_games)
     leave_processes()
     if not is_main_process():
         return

@@ -158,6 +158,13 @@ class ProbeParams(Section):
     samples: int = Field(ge=1, description="answers sampled per spot at rl.temperature")
 
 
+class ImitationParams(Section):
+    """The teacher's SFT games mixed into every RL step's loss (sftboot.training.imitation)."""
+
+    weight: float = Field(ge=0, description="of the next-token loss on the teacher's answers; 0: pure RL")
+    batch_size: int = Field(ge=1, description="SFT games drawn per RL step")
+
+
 class RLParams(Section):
     steps: int = Field(ge=1)
     learning_rate: float = Field(gt=0, lt=1)
@@ -185,6 +192,7 @@ class RLParams(Section):
         "that led to it, not on the retry and the rest of the game; evaluation always allows the retry",
     )
     weak_spots: WeakSpotParams
+    imitation: ImitationParams
     probe: ProbeParams
     lora: LoraParams
 

@@ -182,14 +182,25 @@ def latest_checkpoint(work_dir: Path) -> Path | None:
 
 
 def train_rl(
-    model, tokenizer, params: RLParams, environment: Environment, seed: int, work_dir: Path, callbacks: list, place: Placement = CPU, spots: list[WeakSpot] = ()
+    model,
+    tokenizer,
+    params: RLParams,
+    environment: Environment,
+    seed: int,
+    work_dir: Path,
+    callbacks: list,
+    place: Placement = CPU,
+    spots: list[WeakSpot] = (),
+    teacher_games: list[dict] = (),
 ):
-    """GRPO on whole games, a share of them from the starting student's weak `spots`; resumes from the newest
-    checkpoint in `work_dir` when a run was cut short (the spots then start from `spots` again).
+    """GRPO on whole games, a share of them from the starting student's weak `spots`, with `rl.imitation` on the
+    `teacher_games` (SFT records) where given; resumes from the newest checkpoint in `work_dir` when a run was
+    cut short (the spots then start from `spots` again).
 
     Returns the trained model, the log history, and the games played, answers given and answers cut at the token budget."""
-    from trl import GRPOConfig, GRPOTrainer
+    from trl import GRPOConfig
 
+    from sftboot.training.imitation import ImitationMix, imitating_trainer
     from sftboot.training.trainer import lora_config, standalone, trainer_defaults
 
     suites, groups = len(environment.suites), params.games_per_step // params.num_generations
@@ -219,7 +230,8 @@ def train_rl(
         log_completions=False,
         **trainer_defaults(seed, place),
     )
-    trainer = GRPOTrainer(
+    mix = ImitationMix(list(teacher_games), tokenizer, params.imitation.batch_size, seed) if teacher_games and params.imitation.weight else None
+    trainer = imitating_trainer(mix, params.imitation.weight)(
         model=model,
         reward_funcs=[reward for reward, _ in rewards.values()],
         args=config,
