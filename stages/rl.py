@@ -36,16 +36,16 @@ from sftboot.core.device import is_main_process, launch_processes, leave_process
 from sftboot.core.errors import UserError, exits_cleanly
 from sftboot.core.io import write_json, write_timing
 from sftboot.core.workspace import WORK_DIR, replace_dir
+from sftboot.data.dataset import read_games
 from sftboot.envs import make_environment
 from sftboot.training.card import inherited, write_card
 from sftboot.training.rl import latest_checkpoint, train_rl
-from sftboot.training.sft import read_records
 from sftboot.training.student import load_student
 from sftboot.training.trainlog import log_summary
 from sftboot.training.weakspots import weak_spots
 
 TRAINED = {"sft": "rl", "base": "rl_without_sft"}  # the model RL starts from -> what the run is called
-TEACHER_GAMES = Path("data/sft/train.jsonl")  # rl.imitation's games: the SFT student's own data
+TEACHER_GAMES = Path("data/sft/filtered.parquet")  # rl.imitation's games: those the SFT student learned from
 
 
 def run_fingerprint(params, model_in: Path) -> str:
@@ -99,7 +99,7 @@ def main() -> None:
         # starting there would only lengthen the prompts of a run that has no signal anyway
         spots = weak_spots(environment, *exact_results(start), params.rl.weak_spots.limit, params.seed) if start == "sft" else []
         # the run without SFT never sees the teacher's games: imitating them would be SFT by another name
-        teacher_games = read_records(TEACHER_GAMES) if start == "sft" and params.rl.imitation.weight else []
+        teacher_games = read_games(TEACHER_GAMES) if start == "sft" and params.rl.imitation.weight else None
         trained, history, answers = train_rl(model, tokenizer, params.rl, environment, params.seed, work_dir, callbacks, place, spots, teacher_games)
     leave_processes()
     if not is_main_process():

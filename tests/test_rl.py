@@ -127,3 +127,25 @@ def test_an_environment_adds_a_reward_part_that_rl_weighs(tiny_sft_dir, tmp_path
     _, history, _ = train_rl(model, tokenizer, params, env, seed=0, work_dir=tmp_path, callbacks=[])
     logged = next(entry for entry in history if "reward" in entry)
     assert 0.0 <= logged["rewards/brevity_reward/mean"] <= 1.0
+
+
+def test_imitation_mixes_the_teachers_answers_into_each_rl_step(tiny_sft_dir, sft_records, tmp_path):
+    """rl.imitation adds next-token loss on the teacher's SFT games (answers only) to GRPO's loss: logged per
+    step, it leaves the student closer to those games than the same RL without it."""
+    from sftboot.training.imitation import ImitationMix
+
+    model, tokenizer = load_student(tiny_sft_dir)
+    mix = ImitationMix(sft_records, tokenizer, batch_size=4, seed=0)
+    ids, labels = mix.examples[0]
+    answered = tokenizer.decode(ids[labels != -100])
+    assert answered.count("<move>") == sum(message["role"] == "assistant" for message in sft_records[0]["messages"])
+    assert "Available positions" not in answered and "Your turn" not in answered  # the environment's turns carry no loss
+    after = {}
+    for weight in (0.0, 1.0):
+        params = PARAMS.model_copy(update={"steps": 2, "imitation": PARAMS.imitation.model_copy(update={"weight": weight})})
+        model, tokenizer = load_student(tiny_sft_dir)
+        trained, history, _ = train_rl(model, tokenizer, params, ENV, seed=0, work_dir=tmp_path / str(weight), callbacks=[], teacher_games=sft_records)
+        assert all(("imitation_loss" in entry) == bool(weight) for entry in history if "reward" in entry)
+        with torch.no_grad():
+            after[weight] = sum(mix.loss(trained, step).item() for step in range(8))
+    assert after[1.0] < after[0.0]

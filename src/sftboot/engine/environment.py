@@ -213,6 +213,11 @@ class Environment(ABC):
         """Every line a deterministic policy can play in `suite`, with probabilities; None: sampled games instead."""
         return None
 
+    def sound_answers(self, game: dict) -> list[bool] | None:
+        """Whether each answer of a played game (a games-frame row) kept the position's value, so RL imitates the
+        teacher's reading without its slips (rl.imitation); None: the environment does not judge moves."""
+        return None
+
     @property
     def evaluates_exactly(self) -> bool:
         """Whether greedy students get exact evaluation here (the environment overrides `exact_evaluation`)."""

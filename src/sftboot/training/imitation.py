@@ -1,6 +1,8 @@
 """The teacher's answers mixed into RL's loss (PPO-ptx, as in InstructGPT): a small student's RL moves
 the weights its reading of the task shares with its decisions; next-token loss on a few SFT games each
-step holds that reading where SFT left it, while the policy gradient moves the decisions."""
+step holds that reading where SFT left it, while the policy gradient moves the decisions. Answers the
+environment judges to give up the position's value carry no loss: imitating the teacher's slips would
+pull back the very moves RL is fixing."""
 
 from __future__ import annotations
 
@@ -10,13 +12,23 @@ import torch
 
 
 class ImitationMix:
-    """Tokenized SFT games (answers as labels, everything else masked) and the batch each RL step draws."""
+    """Tokenized SFT games (sound answers as labels, everything else masked) and the batch each RL step draws."""
 
-    def __init__(self, records: list[dict], tokenizer, batch_size: int, seed: int):
+    @classmethod
+    def from_games(cls, games, environment, tokenizer, batch_size: int, seed: int) -> ImitationMix:
+        """From the teacher's kept games (a games frame), as the SFT data holds them, judged by `environment`."""
+        from sftboot.data.dataset import sft_records
+
+        return cls(sft_records(games), tokenizer, batch_size, seed, [environment.sound_answers(game) for game in games.iter_rows(named=True)])
+
+    def __init__(self, records: list[dict], tokenizer, batch_size: int, seed: int, sound: list[list[bool] | None] | None = None):
+        """`sound[i][k]`: whether record i's k-th answer is imitated (None: every answer of the record)."""
         self.examples = []
-        for record in records:
+        for record, verdicts in zip(records, sound or [None] * len(records)):
             encoded = tokenizer.apply_chat_template(record["messages"], tokenize=True, return_dict=True, return_assistant_tokens_mask=True)
-            ids, mask = encoded["input_ids"], encoded["assistant_masks"]
+            ids, mask = encoded["input_ids"], list(encoded["assistant_masks"])
+            if verdicts is not None:
+                mask = _answers_kept(mask, verdicts)
             self.examples.append((torch.tensor(ids), torch.tensor([token if keep else -100 for token, keep in zip(ids, mask)])))
         self.batch_size, self.seed, self.pad = batch_size, seed, tokenizer.pad_token_id
 
@@ -28,6 +40,18 @@ class ImitationMix:
         attention = torch.arange(ids.shape[1]) < torch.tensor([[len(ids)] for ids, _ in drawn])
         device = next(model.parameters()).device
         return model(input_ids=ids.to(device), attention_mask=attention.long().to(device), labels=labels.to(device)).loss
+
+
+def _answers_kept(mask: list[int], verdicts: list[bool]) -> list[int]:
+    """The assistant mask with the spans of the answers judged unsound cleared (span k is answer k)."""
+    starts = {index for index, keep in enumerate(mask) if keep and (index == 0 or not mask[index - 1])}
+    if len(starts) != len(verdicts):
+        raise ValueError(f"{len(starts)} answer spans in the template's mask for {len(verdicts)} judged answers")
+    kept, answer = [], -1
+    for index, keep in enumerate(mask):
+        answer += index in starts
+        kept.append(int(keep and verdicts[answer]))
+    return kept
 
 
 def imitating_trainer(mix: ImitationMix | None, weight: float):

@@ -191,10 +191,10 @@ def train_rl(
     callbacks: list,
     place: Placement = CPU,
     spots: list[WeakSpot] = (),
-    teacher_games: list[dict] = (),
+    teacher_games=None,
 ):
     """GRPO on whole games, a share of them from the starting student's weak `spots`, with `rl.imitation` on the
-    `teacher_games` (SFT records) where given; resumes from the newest checkpoint in `work_dir` when a run was
+    `teacher_games` (the kept games SFT learned from) where given; resumes from the newest checkpoint in `work_dir` when a run was
     cut short (the spots then start from `spots` again).
 
     Returns the trained model, the log history, and the games played, answers given and answers cut at the token budget."""
@@ -230,7 +230,8 @@ def train_rl(
         log_completions=False,
         **trainer_defaults(seed, place),
     )
-    mix = ImitationMix(list(teacher_games), tokenizer, params.imitation.batch_size, seed) if teacher_games and params.imitation.weight else None
+    imitating = teacher_games is not None and params.imitation.weight
+    mix = ImitationMix.from_games(teacher_games, environment, tokenizer, params.imitation.batch_size, seed) if imitating else None
     trainer = imitating_trainer(mix, params.imitation.weight)(
         model=model,
         reward_funcs=[reward for reward, _ in rewards.values()],

@@ -11,6 +11,7 @@ from pydantic import Field
 
 from sftboot.core.config import Section
 from sftboot.engine.environment import Environment, GameSpec, RewardPart
+from sftboot.envs.tictactoe import board as rules
 from sftboot.envs.tictactoe.game import TicTacToeEnv
 from sftboot.envs.tictactoe.teacher import reading_share
 
@@ -44,6 +45,19 @@ class TicTacToe(Environment):
         from sftboot.envs.tictactoe.exact import play_every_line
 
         return play_every_line(policy, suite, self.suites[suite], self.max_turns, batch_size)
+
+    def sound_answers(self, game: dict) -> list[bool] | None:
+        from sftboot.envs.tictactoe.exact import keeps_value
+
+        if game["invalid_moves"]:  # a retried answer played no move: answers and X's moves no longer pair up
+            return None
+        board, verdicts = rules.EMPTY_BOARD, []
+        for index, cell in enumerate(game["moves"]):
+            x_to_move = index % 2 == int(game["opponent_started"])
+            if x_to_move:
+                verdicts.append(keeps_value(board, cell))
+            board = rules.place(board, cell, "X" if x_to_move else "O")
+        return verdicts
 
     def reference(self, suite: str) -> dict:
         from sftboot.envs.tictactoe.exact import ceiling

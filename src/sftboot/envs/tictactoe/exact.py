@@ -68,14 +68,19 @@ def _sign(value: int) -> int:
     return (value > 0) - (value < 0)
 
 
+def keeps_value(board: str, cell: int) -> bool:
+    """Whether X's legal move at `cell` keeps the position's minimax outcome."""
+    values = rules.move_values(board, "X")
+    return _sign(values[cell]) == _sign(max(values.values()))
+
+
 def _judge(board: str, cell: int, p: float) -> dict:
     """How a legal move compares with the best ones: minimax outcome kept, expectimax regret."""
-    values = rules.move_values(board, "X")
-    scores = {free: score(move_outcome(board, free, p)) for free in values}
+    scores = {free: score(move_outcome(board, free, p)) for free in rules.free_cells(board)}
     best = max(scores.values())
     regret = best - scores[cell]
     return {
-        "keeps_value": _sign(values[cell]) == _sign(max(values.values())),
+        "keeps_value": keeps_value(board, cell),
         "regret": regret if regret > TOLERANCE else 0.0,
         "best_cells": [free for free, value in scores.items() if best - value <= TOLERANCE],
     }
