@@ -194,17 +194,24 @@ def tiny_model_dir(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def sft_records():
-    """SFT records from scripted-teacher games, as the validate stage writes them."""
+def kept_games():
+    """Scripted-teacher games kept by the filter stage, as data/sft/filtered.parquet holds them."""
     from sftboot.data.dataset import filter_games
-    from sftboot.data.dataset import sft_records as records
     from sftboot.engine.environment import game_specs
     from sftboot.engine.rollout import play_games
     from sftboot.envs import builtin
     from sftboot.envs.tictactoe.teacher import ScriptedTeacher
 
     games = play_games(builtin("tictactoe", max_turns=8), ScriptedTeacher(0.9), game_specs(40, 0, 0.0, 1.0, 4), batch_size=64)
-    return records(filter_games(games, ["win", "draw"], deduplicate=False)[0])
+    return filter_games(games, ["win", "draw"], deduplicate=False)[0]
+
+
+@pytest.fixture(scope="session")
+def sft_records(kept_games):
+    """SFT records from scripted-teacher games, as the validate stage writes them."""
+    from sftboot.data.dataset import sft_records as records
+
+    return records(kept_games)
 
 
 def _built_once(tmp_path_factory, name: str, build) -> Path:

@@ -129,22 +129,27 @@ def test_an_environment_adds_a_reward_part_that_rl_weighs(tiny_sft_dir, tmp_path
     assert 0.0 <= logged["rewards/brevity_reward/mean"] <= 1.0
 
 
-def test_imitation_mixes_the_teachers_answers_into_each_rl_step(tiny_sft_dir, sft_records, tmp_path):
-    """rl.imitation adds next-token loss on the teacher's SFT games (answers only) to GRPO's loss: logged per
-    step, it leaves the student closer to those games than the same RL without it."""
+def test_imitation_mixes_the_teachers_sound_answers_into_each_rl_step(tiny_sft_dir, kept_games, tmp_path):
+    """rl.imitation adds next-token loss on the teacher's kept games to GRPO's loss: on its answers alone, and only
+    those that keep the position's value; logged per step, it leaves the student closer to those games than RL without it."""
+    from sftboot.envs.tictactoe.exact import keeps_value
     from sftboot.training.imitation import ImitationMix
 
     model, tokenizer = load_student(tiny_sft_dir)
-    mix = ImitationMix(sft_records, tokenizer, batch_size=4, seed=0)
-    ids, labels = mix.examples[0]
-    answered = tokenizer.decode(ids[labels != -100])
-    assert answered.count("<move>") == sum(message["role"] == "assistant" for message in sft_records[0]["messages"])
-    assert "Available positions" not in answered and "Your turn" not in answered  # the environment's turns carry no loss
+    env = builtin("tictactoe", max_turns=8)
+    mix = ImitationMix.from_games(kept_games, env, tokenizer, batch_size=4, seed=0)
+    verdicts = [env.sound_answers(game) for game in kept_games.iter_rows(named=True)]
+    assert 0 < sum(not sound for game in verdicts for sound in game)  # the teacher slips (skill 0.9), and those slips are judged
+    assert not keeps_value("XX  O O  ", 8) and keeps_value("XX  O O  ", 2)  # X misses its win at 2, where O then wins
+    for (ids, labels), game in zip(mix.examples, verdicts):
+        answered = tokenizer.decode(ids[labels != -100])
+        assert answered.count("<move>") == sum(game)  # one labelled answer per sound move, the slips unlabelled
+        assert "Available positions" not in answered and "Your turn" not in answered  # the environment's turns carry no loss
     after = {}
     for weight in (0.0, 1.0):
         params = PARAMS.model_copy(update={"steps": 2, "imitation": PARAMS.imitation.model_copy(update={"weight": weight})})
         model, tokenizer = load_student(tiny_sft_dir)
-        trained, history, _ = train_rl(model, tokenizer, params, ENV, seed=0, work_dir=tmp_path / str(weight), callbacks=[], teacher_games=sft_records)
+        trained, history, _ = train_rl(model, tokenizer, params, ENV, seed=0, work_dir=tmp_path / str(weight), callbacks=[], teacher_games=kept_games)
         assert all(("imitation_loss" in entry) == bool(weight) for entry in history if "reward" in entry)
         with torch.no_grad():
             after[weight] = sum(mix.loss(trained, step).item() for step in range(8))

@@ -10,6 +10,8 @@ import random
 
 import torch
 
+from sftboot.core.errors import UserError
+
 
 class ImitationMix:
     """Tokenized SFT games (sound answers as labels, everything else masked) and the batch each RL step draws."""
@@ -23,6 +25,13 @@ class ImitationMix:
 
     def __init__(self, records: list[dict], tokenizer, batch_size: int, seed: int, sound: list[list[bool] | None] | None = None):
         """`sound[i][k]`: whether record i's k-th answer is imitated (None: every answer of the record)."""
+        from trl.chat_template_utils import has_generation_markers
+
+        if not has_generation_markers(tokenizer.chat_template):
+            raise UserError(
+                "rl.imitation.weight: the student's chat template has no {% generation %} markers to tell its answers from the "
+                "environment's turns; add them around the assistant turn in its chat_template.jinja, or set rl.imitation.weight: 0"
+            )
         self.examples = []
         for record, verdicts in zip(records, sound or [None] * len(records)):
             encoded = tokenizer.apply_chat_template(record["messages"], tokenize=True, return_dict=True, return_assistant_tokens_mask=True)
