@@ -43,7 +43,7 @@ class ImitationMix:
 
     def loss(self, model, step: int, process: int = 0) -> torch.Tensor:
         """Mean next-token loss over the answers of the games drawn for (step, process): the same draw on a resumed run."""
-        drawn = random.Random(f"imitation:{self.seed}:{step}:{process}").sample(self.examples, self.batch_size)
+        drawn = random.Random(f"imitation:{self.seed}:{step}:{process}").sample(self.examples, min(self.batch_size, len(self.examples)))
         ids = torch.nn.utils.rnn.pad_sequence([ids for ids, _ in drawn], batch_first=True, padding_value=self.pad)
         labels = torch.nn.utils.rnn.pad_sequence([labels for _, labels in drawn], batch_first=True, padding_value=-100)
         attention = torch.arange(ids.shape[1]) < torch.tensor([[len(ids)] for ids, _ in drawn])
