@@ -52,11 +52,10 @@ class TicTacToe(Environment):
         if game["invalid_moves"]:  # a retried answer played no move: answers and X's moves no longer pair up
             return None
         board, verdicts = rules.EMPTY_BOARD, []
-        for index, cell in enumerate(game["moves"]):
-            x_to_move = index % 2 == int(game["opponent_started"])
-            if x_to_move:
+        for cell, mark in rules.marks_played(game["moves"], game["opponent_started"]):
+            if mark == "X":
                 verdicts.append(keeps_value(board, cell))
-            board = rules.place(board, cell, "X" if x_to_move else "O")
+            board = rules.place(board, cell, mark)
         return verdicts
 
     def reference(self, suite: str) -> dict:

@@ -22,6 +22,12 @@ def free_cells(board: str) -> list[int]:
     return [i for i, cell in enumerate(board) if cell == " "]
 
 
+def marks_played(moves: list[int], opponent_started: bool) -> list[tuple[int, str]]:
+    """(cell, mark) in the order played: the marks alternate from whoever started (O is the opponent)."""
+    first, second = ("O", "X") if opponent_started else ("X", "O")
+    return [(cell, first if i % 2 == 0 else second) for i, cell in enumerate(moves)]
+
+
 def place(board: str, cell: int, player: str) -> str:
     if board[cell] != " ":
         raise ValueError(f"cell {cell} is taken")

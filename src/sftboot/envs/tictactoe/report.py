@@ -6,6 +6,8 @@ from pathlib import Path
 
 import polars as pl
 
+from sftboot.envs.tictactoe import board as rules
+
 NOTES = (  # what the report's reference columns mean, after its general note
     "*Moves keeping the value*: the reach-weighted share of legal moves that keep the position's "
     "minimax outcome. *Best possible*: the policy with the highest expected outcome reward in that suite "
@@ -43,14 +45,8 @@ def costliest_mistakes(moves: pl.DataFrame, top: int) -> pl.DataFrame:
     return ranked.with_columns(cost=pl.col("reach") * pl.col("regret")).sort("cost", "board", descending=[True, False]).head(top)
 
 
-def _marks(moves: list[int], opponent_started: bool) -> list[tuple[int, str]]:
-    """(cell, mark) in the order played: the marks alternate from whoever started."""
-    first, second = ("O", "X") if opponent_started else ("X", "O")
-    return [(cell, first if i % 2 == 0 else second) for i, cell in enumerate(moves)]
-
-
 def _line_text(row: dict) -> str:
-    return " ".join(f"{mark}{cell}" for cell, mark in _marks(row["moves"], row["opponent_started"]))
+    return " ".join(f"{mark}{cell}" for cell, mark in rules.marks_played(row["moves"], row["opponent_started"]))
 
 
 def _board_text(board: str) -> str:
@@ -100,7 +96,7 @@ def plot_lines(played: dict[str, tuple[pl.DataFrame, pl.DataFrame]], path: Path,
             row_axes[1].text(0.5, 0.5, "none", ha="center", va="center", fontsize=12, color="#2e7d32")
         for axis, item in zip(row_axes[1:], items.iter_rows(named=True)):
             if kind == "lost":
-                _draw_board(axis, _marks(item["moves"], item["opponent_started"]), numbered=True)
+                _draw_board(axis, rules.marks_played(item["moves"], item["opponent_started"]), numbered=True)
                 axis.set_title(f"{100 * item['probability']:.2f} % of games", fontsize=8)
             else:
                 marks = [(cell, mark) for cell, mark in enumerate(item["board"]) if mark != " "]

@@ -30,10 +30,8 @@ def picture(moves: list[int], opponent_started: bool, playable: bool) -> str:
     """The board with each mark's place in the game; free cells carry `data-move` where the person may play one."""
     marks = [""] * 9
     turns = [0] * 9
-    player = "O" if opponent_started else "X"
-    for turn, cell in enumerate(moves, start=1):
-        marks[cell], turns[cell] = player, turn
-        player = "X" if player == "O" else "O"
+    for turn, (cell, mark) in enumerate(rules.marks_played(moves, opponent_started), start=1):
+        marks[cell], turns[cell] = mark, turn
     board = "".join(mark or " " for mark in marks)
     free = set(rules.free_cells(board)) if playable and rules.winner(board) is None else set()
     cells = []
