@@ -65,3 +65,13 @@ def test_every_module_a_stage_imports_is_one_of_its_deps():
             if not any(relative == dep or relative.startswith(dep.rstrip("/") + "/") for dep in deps):
                 missing.setdefault(name, []).append(relative)
     assert not missing, f"add to the stages' deps in dvc.yaml: {missing}"
+
+
+def test_each_stage_lists_a_dep_once():
+    """A dep written twice hides which list a later edit belongs in (two copies of the import closure had drifted in once)."""
+    repeated = {}
+    for name, stage in yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"].items():
+        deps = [dep for dep in stage.get("do", stage)["deps"] if isinstance(dep, str)]
+        if twice := sorted({dep for dep in deps if deps.count(dep) > 1}):
+            repeated[name] = twice
+    assert not repeated, f"remove the repeated deps from dvc.yaml: {repeated}"
