@@ -47,19 +47,26 @@ def _closure(script: Path) -> set[Path]:
     return {path for path in seen if SOURCE in path.parents}
 
 
+def _stages() -> dict[str, dict]:
+    """dvc.yaml's stages by name, each as its body (a foreach stage's template)."""
+    return {name: stage.get("do", stage) for name, stage in yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"].items()}
+
+
+def _path_deps(body: dict) -> list[str]:
+    return [dep for dep in body["deps"] if isinstance(dep, str)]
+
+
 def test_every_stage_that_plays_the_environment_depends_on_its_own_code():
     """A user's environment file, named in env.source, reruns every stage that builds the environment when it changes."""
-    for name, stage in yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"].items():
-        body = stage.get("do", stage)
+    for name, body in _stages().items():
         if REGISTRY in _closure(ROOT / body["cmd"].split()[1]):
             assert "${env.source}" in body["deps"], f"add ${{env.source}} to the deps of stage {name}"
 
 
 def test_every_module_a_stage_imports_is_one_of_its_deps():
     missing = {}
-    for name, stage in yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"].items():
-        body = stage.get("do", stage)  # a foreach stage's template
-        deps = [dep for dep in body["deps"] if isinstance(dep, str)]
+    for name, body in _stages().items():
+        deps = _path_deps(body)
         for path in _closure(ROOT / body["cmd"].split()[1]):
             relative = path.relative_to(ROOT).as_posix()
             if not any(relative == dep or relative.startswith(dep.rstrip("/") + "/") for dep in deps):
@@ -70,8 +77,8 @@ def test_every_module_a_stage_imports_is_one_of_its_deps():
 def test_each_stage_lists_a_dep_once():
     """A dep written twice hides which list a later edit belongs in (two copies of the import closure had drifted in once)."""
     repeated = {}
-    for name, stage in yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"].items():
-        deps = [dep for dep in stage.get("do", stage)["deps"] if isinstance(dep, str)]
+    for name, body in _stages().items():
+        deps = _path_deps(body)
         if twice := sorted({dep for dep in deps if deps.count(dep) > 1}):
             repeated[name] = twice
     assert not repeated, f"remove the repeated deps from dvc.yaml: {repeated}"
